@@ -1,0 +1,81 @@
+// Runtime choice of the kernel family: the best the CPU supports, or the one forced by GROUPNORM_ISA / the plan.
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "kernels/kernels.hpp"
+
+namespace groupnorm {
+
+const char* to_string(isa k) noexcept {
+  switch (k) {
+    case isa::automatic:
+      return "automatic";
+    case isa::scalar:
+      return "scalar";
+    case isa::avx2:
+      return "avx2";
+    case isa::avx512:
+      return "avx512";
+  }
+  return "unknown";
+}
+
+bool isa_supported(isa k) noexcept {
+  switch (k) {
+    case isa::automatic:
+    case isa::scalar:
+      return true;
+#if defined(GROUPNORM_HAVE_X86_KERNELS)
+    case isa::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case isa::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+    case isa::avx2:
+    case isa::avx512:
+      return false;
+#endif
+  }
+  return false;
+}
+
+namespace detail {
+
+isa best_supported_isa() noexcept {
+  if (isa_supported(isa::avx512)) return isa::avx512;
+  if (isa_supported(isa::avx2)) return isa::avx2;
+  return isa::scalar;
+}
+
+namespace {
+isa isa_from_environment() {
+  const char* env = std::getenv("GROUPNORM_ISA");
+  if (env == nullptr || *env == '\0' || std::strcmp(env, "automatic") == 0) return best_supported_isa();
+  for (isa k : {isa::scalar, isa::avx2, isa::avx512})
+    if (std::strcmp(env, to_string(k)) == 0) return k;
+  throw invalid_argument(std::string("GROUPNORM_ISA is '") + env +
+                         "', expected one of automatic, scalar, avx2, avx512");
+}
+}  // namespace
+
+const kernel_table& kernels_for(isa family) {
+  const isa chosen = family == isa::automatic ? isa_from_environment() : family;
+  if (!isa_supported(chosen))
+    throw invalid_argument(std::string("kernel isa '") + to_string(chosen) +
+                           "' is not supported by this CPU or build");
+  switch (chosen) {
+#if defined(GROUPNORM_HAVE_X86_KERNELS)
+    case isa::avx512:
+      return kernels_avx512();
+    case isa::avx2:
+      return kernels_avx2();
+#endif
+    default:
+      return kernels_scalar();
+  }
+}
+
+}  // namespace detail
+}  // namespace groupnorm

@@ -1,0 +1,154 @@
+// The one generic kernel source. Included by kernels_<isa>.cpp, each compiled with its own target flags; all
+// definitions have internal linkage (anonymous namespace) so no body compiled for one ISA leaks into another.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "kernels/activation.hpp"
+#include "kernels/convert.hpp"
+#include "kernels/kernels.hpp"
+#include "kernels/simd.hpp"
+
+namespace groupnorm::detail {
+namespace {
+
+using simd::vf;
+
+// Element source: x, or x + residual (rounded to float once, the same value moments and apply see).
+template <class T, bool Residual>
+struct source {
+  const T* x;
+  const T* r;
+  vf vec(std::size_t i) const noexcept {
+    if constexpr (Residual) return storage<T>::load(x + i) + storage<T>::load(r + i);
+    return storage<T>::load(x + i);
+  }
+  float at(std::size_t i) const noexcept {
+    if constexpr (Residual) return storage<T>::load1(x + i) + storage<T>::load1(r + i);
+    return storage<T>::load1(x + i);
+  }
+};
+
+// Lane layout of the moment accumulators: 32 lanes = two 16-lane vectors, element i of a block goes to lane i % 32.
+// Two independent vectors halve the add-latency chain; the lane count is fixed, never derived from the ISA.
+constexpr std::size_t kLanes = 2 * simd::kWidth;
+
+inline void add_to_lane(vf& a0, vf& a1, std::size_t lane, float v) noexcept {
+  if (lane < simd::kWidth)
+    a0[lane] += v;
+  else
+    a1[lane - simd::kWidth] += v;
+}
+
+// Moments of one block (n <= kBlockElems, n > 0), two passes over L1-resident data:
+// pass 1 finds the block mean relative to its first element (a shift that keeps float sums exact-ish even when
+// |mean| >> std); pass 2 accumulates deviations from that mean and corrects with their sum (the corrected
+// two-pass formula), giving two-pass accuracy from one memory read.
+template <class Src>
+moments block_moments(const Src& s, std::size_t n) noexcept {
+  const float shift = s.at(0);
+  const vf shift_v = simd::splat(shift);
+  vf a0{}, a1{};
+  std::size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    a0 += s.vec(i) - shift_v;
+    a1 += s.vec(i + simd::kWidth) - shift_v;
+  }
+  for (std::size_t j = 0; i + j < n; ++j) add_to_lane(a0, a1, j, s.at(i + j) - shift);
+  const double count = static_cast<double>(n);
+  const float center = static_cast<float>(shift + static_cast<double>(simd::reduce(a0 + a1)) / count);
+  const vf center_v = simd::splat(center);
+
+  vf e0{}, e1{}, q0{}, q1{};
+  for (i = 0; i + kLanes <= n; i += kLanes) {
+    const vf d0 = s.vec(i) - center_v;
+    const vf d1 = s.vec(i + simd::kWidth) - center_v;
+    e0 += d0;
+    e1 += d1;
+    q0 += d0 * d0;
+    q1 += d1 * d1;
+  }
+  for (std::size_t j = 0; i + j < n; ++j) {
+    const float d = s.at(i + j) - center;
+    add_to_lane(e0, e1, j, d);
+    add_to_lane(q0, q1, j, d * d);
+  }
+  const double e = simd::reduce(e0 + e1);
+  const double q = simd::reduce(q0 + q1);
+  return {count, center + e / count, std::max(0.0, q - e * e / count)};
+}
+
+template <class T, bool Residual>
+moments chunk_moments(const void* x, const void* residual, std::size_t n) noexcept {
+  const source<T, Residual> s{static_cast<const T*>(x), static_cast<const T*>(residual)};
+  moments total;
+  for (std::size_t b = 0; b < n; b += kBlockElems) {
+    const source<T, Residual> block{s.x + b, Residual ? s.r + b : nullptr};
+    merge_into(total, block_moments(block, std::min(kBlockElems, n - b)));
+  }
+  return total;
+}
+
+// y = (v - mean_hi) * scale + shift per channel, where mean_hi = float(mean) and shift absorbs the rest of the
+// mean. v - mean_hi is exact when v is near the mean (Sterbenz), so large offsets (mean 1e4, std 1) keep full
+// precision, which a folded y = v * scale + (beta - mean * scale) in float would not (its shift carries an
+// absolute error of ulp(mean * scale)).
+template <class T, bool Residual, bool WriteSum, activation A>
+void apply(const void* x, const void* residual, void* y, void* sum, std::size_t begin, std::size_t end,
+           std::size_t spatial, const float* gamma, const float* beta, slice_stats stats) noexcept {
+  const source<T, Residual> s{static_cast<const T*>(x), static_cast<const T*>(residual)};
+  T* out = static_cast<T*>(y);
+  T* sum_out = static_cast<T*>(sum);
+  const float mean_hi = static_cast<float>(stats.mean);
+  const vf mean_v = simd::splat(mean_hi);
+  std::size_t i = begin;
+  for (std::size_t c = begin / spatial; i < end; ++c) {
+    const std::size_t seg_end = std::min(end, (c + 1) * spatial);
+    const float scale = static_cast<float>((gamma ? gamma[c] : 1.0) * stats.rstd);
+    const float shift = static_cast<float>((beta ? beta[c] : 0.0) - (stats.mean - mean_hi) * scale);
+    const vf scale_v = simd::splat(scale), shift_v = simd::splat(shift);
+    for (; i + simd::kWidth <= seg_end; i += simd::kWidth) {
+      const vf v = s.vec(i);
+      if constexpr (WriteSum) storage<T>::store(sum_out + i, v);
+      storage<T>::store(out + i, activate<A>((v - mean_v) * scale_v + shift_v));
+    }
+    for (; i < seg_end; ++i) {
+      vf v{};
+      v[0] = s.at(i);
+      if constexpr (WriteSum) storage<T>::store1(sum_out + i, v[0]);
+      storage<T>::store1(out + i, activate<A>((v - mean_v) * scale_v + shift_v)[0]);
+    }
+  }
+}
+
+template <class T, bool Residual, bool WriteSum>
+void fill_apply(apply_fn (&row)[kActivations]) noexcept {
+  row[static_cast<int>(activation::none)] = apply<T, Residual, WriteSum, activation::none>;
+  row[static_cast<int>(activation::relu)] = apply<T, Residual, WriteSum, activation::relu>;
+  row[static_cast<int>(activation::silu)] = nullptr;
+  row[static_cast<int>(activation::gelu)] = nullptr;
+}
+
+template <class T>
+void fill_dtype(kernel_table& t, dtype d) noexcept {
+  const int k = static_cast<int>(d);
+  t.chunk_moments[k][0] = chunk_moments<T, false>;
+  t.chunk_moments[k][1] = chunk_moments<T, true>;
+  fill_apply<T, false, false>(t.apply[k][0][0]);
+  fill_apply<T, true, false>(t.apply[k][1][0]);
+  fill_apply<T, true, true>(t.apply[k][1][1]);
+  // [0][1] (sum without residual) is rejected by the plan.
+}
+
+kernel_table make_table(isa family) noexcept {
+  kernel_table t{};
+  t.family = family;
+  fill_dtype<float>(t, dtype::f32);
+  fill_dtype<f16>(t, dtype::f16);
+  fill_dtype<bf16>(t, dtype::bf16);
+  return t;
+}
+
+}  // namespace
+}  // namespace groupnorm::detail

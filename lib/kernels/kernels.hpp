@@ -1,0 +1,74 @@
+// Kernel interface: pure loops over one contiguous slice range, no knowledge of threads.
+// Every ISA family (scalar, avx2, avx512) is the same source (kernel_impl.hpp) compiled with different target
+// flags; all arithmetic is element-wise IEEE float on a fixed number of lanes with -ffp-contract=off, so every
+// family produces the same bits.
+#pragma once
+
+#include <cstddef>
+
+#include "groupnorm/groupnorm.hpp"
+
+namespace groupnorm::detail {
+
+// Moments are computed per block of kBlockElems elements (two passes while the block sits in L1), blocks are
+// merged in index order into chunks of chunk_elems (plan-chosen, a multiple of kBlockElems), chunks are merged in
+// index order into the slice. Nothing here depends on the thread count.
+inline constexpr std::size_t kBlockElems = 4096;
+
+struct moments {
+  double count = 0;
+  double mean = 0;
+  double m2 = 0;  // sum of squared deviations from mean
+};
+
+// Chan et al. pairwise merge; a is the left (lower-index) part. Order matters for the bits: callers merge in
+// index order only. static: kernel translation units are compiled with different target flags and must not
+// share one out-of-line copy.
+static inline void merge_into(moments& a, const moments& b) noexcept {
+  if (b.count == 0) return;
+  if (a.count == 0) {
+    a = b;
+    return;
+  }
+  const double n = a.count + b.count;
+  const double delta = b.mean - a.mean;
+  a.mean += delta * (b.count / n);
+  a.m2 += b.m2 + delta * delta * (a.count * b.count / n);
+  a.count = n;
+}
+
+// Per-slice normalization constants, shared by the apply kernels.
+struct slice_stats {
+  double mean;
+  double rstd;
+};
+
+// NCHW chunk: moments of the elements [0, n) of x (+ residual when non-null).
+using chunk_moments_fn = moments (*)(const void* x, const void* residual, std::size_t n);
+
+// NCHW apply over slice elements [begin, end): channel c of the slice owns [c * spatial, (c + 1) * spatial).
+// x, residual, y, sum point at the slice start; gamma / beta at the slice's first channel (or null).
+using apply_fn = void (*)(const void* x, const void* residual, void* y, void* sum, std::size_t begin,
+                          std::size_t end, std::size_t spatial, const float* gamma, const float* beta,
+                          slice_stats stats);
+
+constexpr int kDtypes = 3;
+constexpr int kActivations = 4;
+
+struct kernel_table {
+  isa family;
+  chunk_moments_fn chunk_moments[kDtypes][2];  // [dtype][has residual]
+  apply_fn apply[kDtypes][2][2][kActivations];  // [dtype][residual][write sum][activation]
+};
+
+const kernel_table& kernels_scalar() noexcept;
+#if defined(GROUPNORM_HAVE_X86_KERNELS)
+const kernel_table& kernels_avx2() noexcept;
+const kernel_table& kernels_avx512() noexcept;
+#endif
+
+// The table for a family (automatic resolves to the best supported one, honouring GROUPNORM_ISA).
+const kernel_table& kernels_for(isa family);
+isa best_supported_isa() noexcept;
+
+}  // namespace groupnorm::detail

@@ -1,0 +1,85 @@
+// The C++ API surface: plan construction, typed runs and the one-shot function.
+#include <string>
+#include <type_traits>
+
+#include "plan_state.hpp"
+
+namespace groupnorm {
+namespace {
+
+template <class T>
+constexpr dtype dtype_of() {
+  if constexpr (std::is_same_v<T, float>) return dtype::f32;
+  if constexpr (std::is_same_v<T, f16>) return dtype::f16;
+  if constexpr (std::is_same_v<T, bf16>) return dtype::bf16;
+}
+
+const char* dtype_name(dtype d) { return d == dtype::f32 ? "f32" : d == dtype::f16 ? "f16" : "bf16"; }
+
+}  // namespace
+
+plan::plan(const problem& p) : state_(std::make_shared<const detail::plan_state>(detail::make_plan_state(p))) {}
+
+template <class T>
+void plan::run(const tensors<T>& t, tbb::task_arena* arena) const {
+  const detail::plan_state& s = *state_;
+  if (dtype_of<T>() != s.desc.data_type)
+    throw invalid_argument(std::string("groupnorm: buffers are ") + dtype_name(dtype_of<T>()) +
+                           ", expected " + dtype_name(s.desc.data_type) + " (the plan's data_type)");
+  const detail::run_buffers b{t.x.data(),     t.residual.data(), t.y.data(),    t.sum.data(),
+                              t.gamma.data(), t.beta.data(),     t.mean.data(), t.rstd.data()};
+  const detail::buffer_sizes n{t.x.size(),        t.y.size(),   t.gamma.size(), t.beta.size(),
+                               t.residual.size(), t.sum.size(), t.mean.size(),  t.rstd.size()};
+  detail::validate_run(s, b, n);
+  detail::execute(s, b, arena);
+}
+
+template void plan::run<float>(const tensors<float>&, tbb::task_arena*) const;
+template void plan::run<f16>(const tensors<f16>&, tbb::task_arena*) const;
+template void plan::run<bf16>(const tensors<bf16>&, tbb::task_arena*) const;
+
+void plan::run(std::span<const float> x, std::span<float> y, std::span<const float> gamma,
+               std::span<const float> beta, tbb::task_arena* arena) const {
+  tensors<float> t;
+  t.x = x;
+  t.y = y;
+  t.gamma = gamma;
+  t.beta = beta;
+  run(t, arena);
+}
+
+void plan::run_inplace(std::span<float> xy, std::span<const float> gamma, std::span<const float> beta,
+                       tbb::task_arena* arena) const {
+  run(std::span<const float>(xy), xy, gamma, beta, arena);
+}
+
+const problem& plan::description() const noexcept { return state_->desc; }
+std::size_t plan::element_count() const noexcept { return state_->total; }
+isa plan::selected_isa() const noexcept { return state_->kernels->family; }
+
+std::vector<float> group_normalization(std::span<const float> x, std::span<const std::size_t> shape,
+                                       std::span<const float> gamma, std::span<const float> beta,
+                                       std::size_t num_groups, float epsilon, tbb::task_arena* arena) {
+  if (shape.size() < 2)
+    throw invalid_argument("groupnorm: shape has rank " + std::to_string(shape.size()) +
+                           ", expected at least 2 (batch, channels, spatial...)");
+  problem p;
+  p.batch = shape[0];
+  p.channels = shape[1];
+  p.spatial = 1;
+  for (std::size_t i = 2; i < shape.size(); ++i) {
+    if (__builtin_mul_overflow(p.spatial, shape[i], &p.spatial))
+      throw invalid_argument("groupnorm: the spatial dims of shape overflow size_t");
+  }
+  p.num_groups = num_groups;
+  p.epsilon = epsilon;
+  const plan pl(p);
+  if (x.size() != pl.element_count())
+    throw invalid_argument("groupnorm: x has " + std::to_string(x.size()) + " elements, expected " +
+                           std::to_string(pl.element_count()) + " (the product of shape)");
+  std::vector<float> y(x.size());
+  pl.run(x, y, gamma, beta, arena);
+  return y;
+}
+
+}  // namespace groupnorm

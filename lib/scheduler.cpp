@@ -1,0 +1,134 @@
+// Maps (sample, group) work onto the arena. The partition of every reduction (blocks -> chunks -> slice, merged
+// in index order) is fixed by the plan; only *who* computes a chunk depends on the arena, never *what* is merged
+// with what, so every thread count gives the same bits.
+#include <cmath>
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/partitioner.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include "plan_state.hpp"
+
+namespace groupnorm::detail {
+namespace {
+
+// Pointers to one slice (pair = sample * num_groups + group; in NCHW a slice is contiguous).
+struct slice_view {
+  const void* x;
+  const void* residual;
+  void* y;
+  void* sum;
+  const float* gamma;
+  const float* beta;
+};
+
+const void* advance(const void* p, std::size_t bytes) {
+  return p ? static_cast<const char*>(p) + bytes : nullptr;
+}
+void* advance(void* p, std::size_t bytes) { return p ? static_cast<char*>(p) + bytes : nullptr; }
+
+slice_view slice_at(const plan_state& s, const run_buffers& b, std::size_t pair) {
+  const std::size_t bytes = pair * s.slice_elems * s.elem_size;
+  const std::size_t first_channel = (pair % s.desc.num_groups) * s.channels_per_group;
+  return {advance(b.x, bytes),   advance(b.residual, bytes),
+          advance(b.y, bytes),   advance(b.sum, bytes),
+          b.gamma ? b.gamma + first_channel : nullptr, b.beta ? b.beta + first_channel : nullptr};
+}
+
+struct slice_kernels {
+  chunk_moments_fn moments;
+  apply_fn apply;
+};
+
+slice_kernels select(const plan_state& s, const run_buffers& b) {
+  const int d = static_cast<int>(s.desc.data_type), a = static_cast<int>(s.desc.fused_activation);
+  const int r = s.desc.residual ? 1 : 0, w = b.sum ? 1 : 0;
+  return {s.kernels->chunk_moments[d][r], s.kernels->apply[d][r][w][a]};
+}
+
+moments chunk_at(const plan_state& s, const slice_kernels& k, const slice_view& v, std::size_t chunk) {
+  const std::size_t begin = chunk * s.chunk_elems;
+  const std::size_t n = std::min(s.chunk_elems, s.slice_elems - begin);
+  return k.moments(advance(v.x, begin * s.elem_size), advance(v.residual, begin * s.elem_size), n);
+}
+
+slice_stats finish(const plan_state& s, const run_buffers& b, std::size_t pair, const moments& m) {
+  const double var = m.m2 / m.count;
+  const slice_stats st{m.mean, 1.0 / std::sqrt(var + static_cast<double>(s.desc.epsilon))};
+  if (b.mean) b.mean[pair] = static_cast<float>(st.mean);
+  if (b.rstd) b.rstd[pair] = static_cast<float>(st.rstd);
+  return st;
+}
+
+void apply_range(const plan_state& s, const slice_kernels& k, const slice_view& v, std::size_t begin,
+                 std::size_t end, slice_stats st) {
+  k.apply(v.x, v.residual, v.y, v.sum, begin, end, s.desc.spatial, v.gamma, v.beta, st);
+}
+
+// One slice on the current thread: moments chunk by chunk (the same chunks, merged in the same order, as the
+// split path), then the apply while the slice is still in cache.
+void run_pair(const plan_state& s, const run_buffers& b, const slice_kernels& k, std::size_t pair) {
+  const slice_view v = slice_at(s, b, pair);
+  moments total;
+  for (std::size_t c = 0; c < s.chunks_per_slice; ++c) merge_into(total, chunk_at(s, k, v, c));
+  apply_range(s, k, v, 0, s.slice_elems, finish(s, b, pair, total));
+}
+
+// One slice spread over the arena: chunk moments in parallel into a stack array, a fixed-order merge, then a
+// parallel apply. static_partitioner gives each thread the same chunks in both loops, so the apply reads what the
+// same core just summed from its own L2.
+void run_pair_split(const plan_state& s, const run_buffers& b, const slice_kernels& k, std::size_t pair) {
+  const slice_view v = slice_at(s, b, pair);
+  moments partial[kMaxChunks];
+  const tbb::blocked_range<std::size_t> chunks(0, s.chunks_per_slice, 1);
+  tbb::parallel_for(
+      chunks,
+      [&](const tbb::blocked_range<std::size_t>& r) {
+        for (std::size_t c = r.begin(); c != r.end(); ++c) partial[c] = chunk_at(s, k, v, c);
+      },
+      tbb::static_partitioner());
+  moments total;
+  for (std::size_t c = 0; c < s.chunks_per_slice; ++c) merge_into(total, partial[c]);
+  const slice_stats st = finish(s, b, pair, total);
+  tbb::parallel_for(
+      chunks,
+      [&](const tbb::blocked_range<std::size_t>& r) {
+        apply_range(s, k, v, r.begin() * s.chunk_elems, std::min(s.slice_elems, r.end() * s.chunk_elems), st);
+      },
+      tbb::static_partitioner());
+}
+
+void run_parallel(const plan_state& s, const run_buffers& b, const slice_kernels& k, int concurrency) {
+  const bool split = s.pairs < static_cast<std::size_t>(concurrency) || s.slice_elems >= kSplitSliceElems;
+  if (split && s.chunks_per_slice > 1) {
+    for (std::size_t pair = 0; pair < s.pairs; ++pair) run_pair_split(s, b, k, pair);
+    return;
+  }
+  // Whole slices per task; group small slices so a task has at least ~kMinChunkElems of work.
+  const std::size_t grain = std::max<std::size_t>(1, kMinChunkElems / std::max<std::size_t>(1, s.slice_elems));
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, s.pairs, grain),
+      [&](const tbb::blocked_range<std::size_t>& r) {
+        for (std::size_t pair = r.begin(); pair != r.end(); ++pair) run_pair(s, b, k, pair);
+      },
+      tbb::simple_partitioner());
+}
+
+}  // namespace
+
+void execute(const plan_state& s, const run_buffers& b, tbb::task_arena* arena) {
+  if (s.total == 0) return;  // zero batch or spatial: a valid no-op
+  const slice_kernels k = select(s, b);
+  const int concurrency = arena ? arena->max_concurrency() : tbb::this_task_arena::max_concurrency();
+  if (s.total < kSerialElems || concurrency <= 1) {
+    for (std::size_t pair = 0; pair < s.pairs; ++pair) run_pair(s, b, k, pair);
+    return;
+  }
+  if (arena)
+    arena->execute([&] { run_parallel(s, b, k, concurrency); });
+  else
+    run_parallel(s, b, k, concurrency);
+}
+
+}  // namespace groupnorm::detail

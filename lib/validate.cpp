@@ -1,0 +1,129 @@
+// Validation of problems and of run buffers. Everything is checked here, before any kernel writes a byte.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "plan_state.hpp"
+
+namespace groupnorm::detail {
+namespace {
+
+[[noreturn]] void fail(const std::string& what) { throw invalid_argument("groupnorm: " + what); }
+
+std::string num(std::size_t v) { return std::to_string(v); }
+
+bool mul_overflows(std::size_t a, std::size_t b, std::size_t& out) { return __builtin_mul_overflow(a, b, &out); }
+
+std::size_t storage_bytes(dtype d) { return d == dtype::f32 ? 4 : 2; }
+
+}  // namespace
+
+plan_state make_plan_state(const problem& p) {
+  if (p.channels == 0) fail("channels = 0, expected at least 1");
+  if (p.num_groups == 0) fail("num_groups = 0, expected at least 1");
+  if (p.channels % p.num_groups != 0)
+    fail("num_groups = " + num(p.num_groups) + " does not divide channels = " + num(p.channels));
+  if (!std::isfinite(p.epsilon) || p.epsilon < 0.0f)
+    fail("epsilon = " + std::to_string(p.epsilon) + ", expected a finite value >= 0");
+  if (p.memory_layout != layout::nchw && p.memory_layout != layout::nhwc)
+    fail("layout = " + std::to_string(static_cast<int>(p.memory_layout)) + ", expected nchw (0) or nhwc (1)");
+  if (p.memory_layout == layout::nhwc) fail("layout = nhwc is not supported yet, expected nchw");
+  const int d = static_cast<int>(p.data_type);
+  if (d < 0 || d >= kDtypes) fail("dtype = " + std::to_string(d) + ", expected f32 (0), f16 (1) or bf16 (2)");
+  const int a = static_cast<int>(p.fused_activation);
+  if (a < 0 || a >= kActivations)
+    fail("activation = " + std::to_string(a) + ", expected none (0), relu (1), silu (2) or gelu (3)");
+  const int k = static_cast<int>(p.kernel_isa);
+  if (k < 0 || k > static_cast<int>(isa::avx512))
+    fail("isa = " + std::to_string(k) + ", expected automatic (0), scalar (1), avx2 (2) or avx512 (3)");
+
+  plan_state s;
+  s.desc = p;
+  s.channels_per_group = p.channels / p.num_groups;
+  s.elem_size = storage_bytes(p.data_type);
+  std::size_t per_sample = 0, total_bytes = 0;
+  if (mul_overflows(p.channels, p.spatial, per_sample) || mul_overflows(per_sample, p.batch, s.total) ||
+      mul_overflows(s.total, s.elem_size, total_bytes) ||
+      total_bytes > static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()))
+    fail("batch * channels * spatial = " + num(p.batch) + " * " + num(p.channels) + " * " + num(p.spatial) +
+         " elements overflows the address space");
+  s.slice_elems = s.channels_per_group * p.spatial;
+  s.pairs = p.batch * p.num_groups;
+
+  // Fixed partition: chunks of at least kMinChunkElems, grown (in whole blocks) so a slice has <= kMaxChunks.
+  const std::size_t by_cap = (s.slice_elems + kMaxChunks - 1) / kMaxChunks;
+  s.chunk_elems = std::max(kMinChunkElems, (by_cap + kBlockElems - 1) / kBlockElems * kBlockElems);
+  s.chunks_per_slice = s.slice_elems == 0 ? 0 : (s.slice_elems + s.chunk_elems - 1) / s.chunk_elems;
+
+  s.kernels = &kernels_for(p.kernel_isa);
+  if (s.kernels->apply[d][p.residual ? 1 : 0][0][a] == nullptr)
+    fail(std::string("activation = ") + (a == 2 ? "silu" : "gelu") + " is not supported yet");
+  return s;
+}
+
+namespace {
+
+struct region {
+  const char* name;
+  std::uintptr_t begin;
+  std::uintptr_t end;
+};
+
+region make_region(const char* name, const void* p, std::size_t count, std::size_t elem_size) {
+  const auto b = reinterpret_cast<std::uintptr_t>(p);
+  return {name, b, b + count * elem_size};
+}
+
+bool overlaps(const region& a, const region& b) {
+  return a.begin != a.end && b.begin != b.end && a.begin < b.end && b.begin < a.end;
+}
+
+void check_size(const char* name, const void* p, std::size_t got, std::size_t expected, bool optional,
+                const char* what) {
+  if (optional && got == 0 && p == nullptr) return;
+  if (got != expected)
+    fail(std::string(name) + " has " + num(got) + " elements, expected " + num(expected) + " (" + what + ")");
+  if (p == nullptr && expected != 0) fail(std::string(name) + " is null, expected " + num(expected) + " elements");
+}
+
+}  // namespace
+
+void validate_run(const plan_state& s, const run_buffers& b, const buffer_sizes& n) {
+  const problem& p = s.desc;
+  check_size("x", b.x, n.x, s.total, false, "batch * channels * spatial");
+  check_size("y", b.y, n.y, s.total, false, "batch * channels * spatial");
+  check_size("gamma", b.gamma, n.gamma, p.channels, true, "channels, or empty for 1");
+  check_size("beta", b.beta, n.beta, p.channels, true, "channels, or empty for 0");
+  if (p.residual)
+    check_size("residual", b.residual, n.residual, s.total, false, "same as x, the plan has residual = true");
+  else if (b.residual != nullptr || n.residual != 0)
+    fail("residual given (" + num(n.residual) + " elements), but the plan has residual = false");
+  if (b.sum != nullptr || n.sum != 0) {
+    if (!p.residual) fail("sum output given, but the plan has residual = false (sum is x + residual)");
+    check_size("sum", b.sum, n.sum, s.total, false, "same as x");
+  }
+  check_size("mean", b.mean, n.mean, s.pairs, true, "batch * num_groups, or empty");
+  check_size("rstd", b.rstd, n.rstd, s.pairs, true, "batch * num_groups, or empty");
+
+  const region x = make_region("x", b.x, n.x, s.elem_size);
+  const region y = make_region("y", b.y, n.y, s.elem_size);
+  const region inputs[] = {x, make_region("gamma", b.gamma, n.gamma, 4), make_region("beta", b.beta, n.beta, 4),
+                           make_region("residual", b.residual, n.residual, s.elem_size)};
+  const region outputs[] = {y, make_region("sum", b.sum, n.sum, s.elem_size),
+                            make_region("mean", b.mean, n.mean, 4), make_region("rstd", b.rstd, n.rstd, 4)};
+  const bool in_place = b.x == b.y && s.total != 0;
+  for (const region& o : outputs) {
+    for (const region& i : inputs) {
+      if (in_place && &o == &outputs[0] && &i == &inputs[0]) continue;  // y == x: in place, allowed
+      if (overlaps(o, i))
+        fail(std::string(o.name) + " overlaps " + i.name +
+             (&i == &inputs[0] && &o == &outputs[0] ? " without being identical to it (in place needs y == x)"
+                                                    : ", expected disjoint buffers"));
+    }
+    for (const region& o2 : outputs)
+      if (&o2 < &o && overlaps(o, o2)) fail(std::string(o.name) + " overlaps " + o2.name + ", expected disjoint buffers");
+  }
+}
+
+}  // namespace groupnorm::detail

@@ -1,0 +1,276 @@
+// `groupnorm bench`: time GroupNorm on a prepared plan against a memcpy of the same bytes in the same arena,
+// measured in the same run (interleaved samples), after checking the kernel's output against a float64
+// reference. A wrong kernel never reports a number.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/info.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/partitioner.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include "commands.hpp"
+#include "groupnorm/groupnorm.hpp"
+#include "reference.hpp"
+
+namespace groupnorm::tool {
+namespace {
+
+struct shape {
+  std::string name;
+  std::size_t b, c, h, w, g;
+};
+
+const std::vector<shape> default_suite = {
+    {"sd_unet_64x64_c320", 1, 320, 64, 64, 32},       {"sd_unet_32x32_c640", 1, 640, 32, 32, 32},
+    {"sd_unet_16x16_c1280", 1, 1280, 16, 16, 32},     {"sd_unet_8x8_c1280_b2", 2, 1280, 8, 8, 32},
+    {"sd_vae_256x256_c256", 1, 256, 256, 256, 32},    {"det_fpn_b2_c256_100x152", 2, 256, 100, 152, 32},
+    {"layernorm_g1_b1_c64_128x128", 1, 64, 128, 128, 1}, {"instnorm_gC_b4_c64_56x56", 4, 64, 56, 56, 64},
+    {"tiny_b1_c32_8x8", 1, 32, 8, 8, 8},
+};
+
+struct options {
+  std::vector<shape> shapes;
+  std::vector<int> threads;
+  bool inplace = false;
+  std::string json;
+  isa kernel = isa::automatic;
+  double seconds = 0.25;  // sampling time per (shape, threads)
+};
+
+void usage(std::FILE* out) {
+  std::fputs(
+      "usage: groupnorm bench [--shape B,C,H,W,G]... [--threads N]... [--inplace] [--isa NAME]\n"
+      "                       [--seconds S] [--json FILE]\n"
+      "  Times GroupNorm (float32, NCHW) on a prepared plan and a memcpy of the same bytes in the same\n"
+      "  tbb::task_arena, interleaved. ratio = median GroupNorm time / median memcpy time (1.0 = the\n"
+      "  memory floor). Every result is first checked against a float64 reference (exit 1 on mismatch).\n"
+      "  --shape      B,C,H,W,G; repeatable (default: the DESIGN.md suite)\n"
+      "  --threads    arena size; repeatable (default: 1 and all hardware threads)\n"
+      "  --inplace    normalize x in place instead of into y\n"
+      "  --isa        scalar | avx2 | avx512 | automatic (default)\n"
+      "  --seconds    sampling time per row (default 0.25)\n"
+      "  --json FILE  also write the rows as JSON\n",
+      out);
+}
+
+bool parse(int argc, char** argv, options& o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "groupnorm bench: %s needs a value\n", a.c_str());
+        return nullptr;
+      }
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      usage(stdout);
+      std::exit(0);
+    } else if (a == "--shape") {
+      const char* v = value();
+      shape s;
+      if (!v || std::sscanf(v, "%zu,%zu,%zu,%zu,%zu", &s.b, &s.c, &s.h, &s.w, &s.g) != 5) {
+        std::fprintf(stderr, "groupnorm bench: --shape '%s', expected B,C,H,W,G\n", v ? v : "");
+        return false;
+      }
+      s.name = std::string("custom_") + v;
+      o.shapes.push_back(s);
+    } else if (a == "--threads") {
+      const char* v = value();
+      const int n = v ? std::atoi(v) : 0;
+      if (n <= 0) {
+        std::fprintf(stderr, "groupnorm bench: --threads '%s', expected a positive count\n", v ? v : "");
+        return false;
+      }
+      o.threads.push_back(n);
+    } else if (a == "--inplace") {
+      o.inplace = true;
+    } else if (a == "--json") {
+      const char* v = value();
+      if (!v) return false;
+      o.json = v;
+    } else if (a == "--seconds") {
+      const char* v = value();
+      o.seconds = v ? std::atof(v) : 0;
+      if (!(o.seconds > 0)) {
+        std::fprintf(stderr, "groupnorm bench: --seconds expects a positive number\n");
+        return false;
+      }
+    } else if (a == "--isa") {
+      const char* v = value();
+      if (!v) return false;
+      bool found = false;
+      for (isa k : {isa::automatic, isa::scalar, isa::avx2, isa::avx512})
+        if (std::strcmp(v, to_string(k)) == 0) o.kernel = k, found = true;
+      if (!found) {
+        std::fprintf(stderr, "groupnorm bench: --isa '%s', expected scalar, avx2, avx512 or automatic\n", v);
+        return false;
+      }
+    } else {
+      std::fprintf(stderr, "groupnorm bench: unknown option '%s'\n", a.c_str());
+      usage(stderr);
+      return false;
+    }
+  }
+  if (o.shapes.empty()) o.shapes = default_suite;
+  if (o.threads.empty()) {
+    o.threads.push_back(1);
+    if (tbb::info::default_concurrency() > 1) o.threads.push_back(tbb::info::default_concurrency());
+  }
+  return true;
+}
+
+using clock_type = std::chrono::steady_clock;
+
+struct timing {
+  double median_s;
+  double min_s;
+};
+
+// Interleaved sampling of two functions: each sample times `k` back-to-back calls, with k chosen so one sample
+// lasts >= 50 us (timer overhead stays negligible even for the tiny shape).
+template <class A, class B>
+std::pair<timing, timing> sample_pair(A&& fa, B&& fb, double seconds) {
+  auto time_k = [](auto& f, int k) {
+    const auto t0 = clock_type::now();
+    for (int i = 0; i < k; ++i) f();
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+  };
+  for (int i = 0; i < 3; ++i) fa(), fb();  // warm-up: pages, caches, arena threads
+  int k = 1;
+  while (time_k(fa, k) < 50e-6 && k < (1 << 20)) k *= 2;
+  std::vector<double> a, b;
+  const auto start = clock_type::now();
+  while ((a.size() < 7 || std::chrono::duration<double>(clock_type::now() - start).count() < seconds) &&
+         a.size() < 2000) {
+    a.push_back(time_k(fa, k) / k);
+    b.push_back(time_k(fb, k) / k);
+  }
+  auto summarize = [](std::vector<double>& v) {
+    std::sort(v.begin(), v.end());
+    return timing{v[v.size() / 2], v.front()};
+  };
+  return {summarize(a), summarize(b)};
+}
+
+// The floor: copy the same bytes in the same arena, split the same way a GroupNorm run is (on the calling thread
+// below the library's serial threshold, else a static partition over the arena).
+void parallel_memcpy(tbb::task_arena& arena, void* dst, const void* src, std::size_t bytes) {
+  constexpr std::size_t serial_bytes = 32 * 1024 * sizeof(float);
+  constexpr std::size_t piece = 64 * 1024;
+  if (bytes < serial_bytes || arena.max_concurrency() == 1) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+  arena.execute([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<std::size_t>(0, (bytes + piece - 1) / piece),
+        [&](const tbb::blocked_range<std::size_t>& r) {
+          const std::size_t begin = r.begin() * piece, end = std::min(bytes, r.end() * piece);
+          std::memcpy(static_cast<char*>(dst) + begin, static_cast<const char*>(src) + begin, end - begin);
+        },
+        tbb::static_partitioner());
+  });
+}
+
+struct row {
+  shape s;
+  std::size_t elements;
+  int threads;
+  timing gn, copy;
+  double gbps, ratio, max_err;
+};
+
+}  // namespace
+
+int bench_main(int argc, char** argv) {
+  options o;
+  if (!parse(argc, argv, o)) return 2;
+  std::vector<row> rows;
+  std::printf("%-30s %10s %4s %11s %11s %8s %11s %7s\n", "shape", "elements", "thr", "median_us", "min_us", "GB/s",
+              "memcpy_us", "ratio");
+  for (const shape& s : o.shapes) {
+    problem p;
+    p.batch = s.b;
+    p.channels = s.c;
+    p.spatial = s.h * s.w;
+    p.num_groups = s.g;
+    p.kernel_isa = o.kernel;
+    const plan pl(p);
+    const std::size_t n = pl.element_count();
+    std::mt19937 rng(42);
+    std::normal_distribution<float> nd(0.5f, 2.0f);
+    std::vector<float> x(n), y(n), gamma(s.c), beta(s.c), scratch(n);
+    for (float& v : x) v = nd(rng);
+    for (float& v : gamma) v = 1.0f + 0.1f * nd(rng);
+    for (float& v : beta) v = 0.1f * nd(rng);
+    const std::vector<double> ref = reference::group_norm(x.data(), s.b, s.c, s.h * s.w, s.g, p.epsilon, gamma, beta);
+
+    for (int t : o.threads) {
+      tbb::task_arena arena(t);
+      arena.initialize();
+      // Verify this exact configuration first.
+      pl.run(x, y, gamma, beta, &arena);
+      double max_err = 0;
+      for (std::size_t i = 0; i < n; ++i)
+        max_err = std::max(max_err, std::abs(y[i] - ref[i]) / (1.0 + std::abs(ref[i])));
+      if (!(max_err <= 1e-4)) {
+        std::fprintf(stderr, "groupnorm bench: %s at %d threads: output differs from the float64 reference "
+                     "(max relative error %g > 1e-4); not timing a wrong kernel\n", s.name.c_str(), t, max_err);
+        return 1;
+      }
+      auto gn = [&] {
+        if (o.inplace) {
+          pl.run_inplace(scratch, gamma, beta, &arena);  // data drifts toward N(0,1) after the first call; same cost
+        } else {
+          pl.run(x, y, gamma, beta, &arena);
+        }
+      };
+      if (o.inplace) scratch = x;
+      auto cp = [&] { parallel_memcpy(arena, y.data(), x.data(), n * sizeof(float)); };
+      const auto [tg, tc] = sample_pair(gn, cp, o.seconds);
+      row r{s, n, t, tg, tc, 2.0 * n * sizeof(float) / tg.median_s / 1e9, tg.median_s / tc.median_s, max_err};
+      rows.push_back(r);
+      std::printf("%-30s %10zu %4d %11.2f %11.2f %8.1f %11.2f %7.3f\n", s.name.c_str(), n, t, tg.median_s * 1e6,
+                  tg.min_s * 1e6, r.gbps, tc.median_s * 1e6, r.ratio);
+      std::fflush(stdout);
+    }
+  }
+  for (int t : o.threads) {
+    double log_sum = 0;
+    int count = 0;
+    for (const row& r : rows)
+      if (r.threads == t) log_sum += std::log(r.ratio), ++count;
+    if (count) std::printf("geomean ratio at %d thread%s: %.3f\n", t, t == 1 ? "" : "s", std::exp(log_sum / count));
+  }
+  if (!o.json.empty()) {
+    std::ofstream f(o.json);
+    f << "[\n";
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const row& r = rows[i];
+      f << "  {\"shape\": \"" << r.s.name << "\", \"B\": " << r.s.b << ", \"C\": " << r.s.c << ", \"H\": " << r.s.h
+        << ", \"W\": " << r.s.w << ", \"G\": " << r.s.g << ", \"elements\": " << r.elements
+        << ", \"threads\": " << r.threads << ", \"median_us\": " << r.gn.median_s * 1e6
+        << ", \"min_us\": " << r.gn.min_s * 1e6 << ", \"gbps\": " << r.gbps
+        << ", \"memcpy_median_us\": " << r.copy.median_s * 1e6 << ", \"ratio\": " << r.ratio
+        << ", \"max_rel_err\": " << r.max_err << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
+    }
+    f << "]\n";
+    if (!f) {
+      std::fprintf(stderr, "groupnorm bench: could not write %s\n", o.json.c_str());
+      return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace groupnorm::tool
