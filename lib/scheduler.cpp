@@ -1,6 +1,7 @@
 // Maps (sample, group) work onto the arena. The partition of every reduction (blocks -> chunks -> slice, merged
 // in index order) is fixed by the plan; only *who* computes a chunk depends on the arena, never *what* is merged
 // with what, so every thread count gives the same bits.
+#include <algorithm>
 #include <cmath>
 
 #include <oneapi/tbb/blocked_range.h>
@@ -66,13 +67,29 @@ void apply_range(const plan_state& s, const slice_kernels& k, const slice_view& 
   k.apply(v.x, v.residual, v.y, v.sum, begin, end, s.desc.spatial, v.gamma, v.beta, st);
 }
 
-// One slice on the current thread: moments chunk by chunk (the same chunks, merged in the same order, as the
-// split path), then the apply while the slice is still in cache.
-void run_pair(const plan_state& s, const run_buffers& b, const slice_kernels& k, std::size_t pair) {
-  const slice_view v = slice_at(s, b, pair);
+moments slice_moments(const plan_state& s, const slice_kernels& k, const slice_view& v) {
   moments total;
   for (std::size_t c = 0; c < s.chunks_per_slice; ++c) merge_into(total, chunk_at(s, k, v, c));
-  apply_range(s, k, v, 0, s.slice_elems, finish(s, b, pair, total));
+  return total;
+}
+
+// Whole slices [first, last) on the current thread: moments chunk by chunk (the same chunks, merged in the same
+// order, as the split path), then the apply while the slices are still in cache. Small slices go in batches: the
+// moments of a batch are independent latency chains (reductions, divisions, sqrt) that the core overlaps, which
+// matters for tiny problems where that latency, not memory, is the cost.
+void run_pairs(const plan_state& s, const run_buffers& b, const slice_kernels& k, std::size_t first,
+               std::size_t last) {
+  constexpr std::size_t kBatchPairs = 16, kBatchElems = 16 * 1024;
+  const std::size_t batch = std::clamp<std::size_t>(kBatchElems / std::max<std::size_t>(1, s.slice_elems), 1,
+                                                    kBatchPairs);
+  for (std::size_t begin = first; begin < last; begin += batch) {
+    const std::size_t end = std::min(last, begin + batch);
+    slice_stats stats[kBatchPairs];
+    for (std::size_t pair = begin; pair < end; ++pair)
+      stats[pair - begin] = finish(s, b, pair, slice_moments(s, k, slice_at(s, b, pair)));
+    for (std::size_t pair = begin; pair < end; ++pair)
+      apply_range(s, k, slice_at(s, b, pair), 0, s.slice_elems, stats[pair - begin]);
+  }
 }
 
 // One slice spread over the arena: chunk moments in parallel into a stack array, a fixed-order merge, then a
@@ -110,7 +127,7 @@ void run_parallel(const plan_state& s, const run_buffers& b, const slice_kernels
   tbb::parallel_for(
       tbb::blocked_range<std::size_t>(0, s.pairs, grain),
       [&](const tbb::blocked_range<std::size_t>& r) {
-        for (std::size_t pair = r.begin(); pair != r.end(); ++pair) run_pair(s, b, k, pair);
+        run_pairs(s, b, k, r.begin(), r.end());
       },
       tbb::simple_partitioner());
 }
@@ -122,7 +139,7 @@ void execute(const plan_state& s, const run_buffers& b, tbb::task_arena* arena) 
   const slice_kernels k = select(s, b);
   const int concurrency = arena ? arena->max_concurrency() : tbb::this_task_arena::max_concurrency();
   if (s.total < kSerialElems || concurrency <= 1) {
-    for (std::size_t pair = 0; pair < s.pairs; ++pair) run_pair(s, b, k, pair);
+    run_pairs(s, b, k, 0, s.pairs);
     return;
   }
   if (arena)

@@ -49,6 +49,8 @@ template <class Src>
 moments block_moments(const Src& s, std::size_t n) noexcept {
   const float shift = s.at(0);
   const vf shift_v = simd::splat(shift);
+  // Multiplying by a reciprocal computed up front keeps the divisions off the block's latency chain.
+  const double count = static_cast<double>(n), inv_count = 1.0 / count;
   vf a0{}, a1{};
   std::size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
@@ -56,8 +58,7 @@ moments block_moments(const Src& s, std::size_t n) noexcept {
     a1 += s.vec(i + simd::kWidth) - shift_v;
   }
   for (std::size_t j = 0; i + j < n; ++j) add_to_lane(a0, a1, j, s.at(i + j) - shift);
-  const double count = static_cast<double>(n);
-  const float center = static_cast<float>(shift + static_cast<double>(simd::reduce(a0 + a1)) / count);
+  const float center = static_cast<float>(shift + static_cast<double>(simd::reduce(a0 + a1)) * inv_count);
   const vf center_v = simd::splat(center);
 
   vf e0{}, e1{}, q0{}, q1{};
@@ -76,7 +77,8 @@ moments block_moments(const Src& s, std::size_t n) noexcept {
   }
   const double e = simd::reduce(e0 + e1);
   const double q = simd::reduce(q0 + q1);
-  return {count, center + e / count, std::max(0.0, q - e * e / count)};
+  const double m2 = q - e * e * inv_count;
+  return {count, center + e * inv_count, m2 > 0.0 ? m2 : 0.0};
 }
 
 template <class T, bool Residual>
