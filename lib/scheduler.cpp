@@ -64,7 +64,7 @@ slice_stats finish(const plan_state& s, const run_buffers& b, std::size_t pair, 
 
 void apply_range(const plan_state& s, const slice_kernels& k, const slice_view& v, std::size_t begin,
                  std::size_t end, slice_stats st) {
-  k.apply(v.x, v.residual, v.y, v.sum, begin, end, s.desc.spatial, v.gamma, v.beta, st);
+  k.apply(v.x, v.residual, v.y, v.sum, begin, end, s.desc.spatial, v.gamma, v.beta, st, s.stream_output);
 }
 
 moments slice_moments(const plan_state& s, const slice_kernels& k, const slice_view& v) {
@@ -79,7 +79,7 @@ moments slice_moments(const plan_state& s, const slice_kernels& k, const slice_v
 // matters for tiny problems where that latency, not memory, is the cost.
 void run_pairs(const plan_state& s, const run_buffers& b, const slice_kernels& k, std::size_t first,
                std::size_t last) {
-  constexpr std::size_t kBatchPairs = 16, kBatchElems = 16 * 1024;
+  constexpr std::size_t kBatchPairs = 16, kBatchElems = 4096;
   const std::size_t batch = std::clamp<std::size_t>(kBatchElems / std::max<std::size_t>(1, s.slice_elems), 1,
                                                     kBatchPairs);
   for (std::size_t begin = first; begin < last; begin += batch) {

@@ -1,5 +1,6 @@
 // Validation of problems and of run buffers. Everything is checked here, before any kernel writes a byte.
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -57,6 +58,8 @@ plan_state make_plan_state(const problem& p) {
   s.chunks_per_slice = s.slice_elems == 0 ? 0 : (s.slice_elems + s.chunk_elems - 1) / s.chunk_elems;
 
   s.kernels = &kernels_for(p.kernel_isa);
+  const char* stream_env = std::getenv("GROUPNORM_STREAM_BYTES");  // tuning override, bytes
+  s.stream_output = total_bytes >= (stream_env ? std::strtoull(stream_env, nullptr, 10) : kStreamBytes);
   if (s.kernels->apply[d][p.residual ? 1 : 0][0][a] == nullptr)
     fail(std::string("activation = ") + (a == 2 ? "silu" : "gelu") + " is not supported yet");
   return s;

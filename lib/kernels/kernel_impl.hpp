@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <type_traits>
 
 #include "kernels/activation.hpp"
 #include "kernels/convert.hpp"
@@ -98,30 +100,46 @@ moments chunk_moments(const void* x, const void* residual, std::size_t n) noexce
 // absolute error of ulp(mean * scale)).
 template <class T, bool Residual, bool WriteSum, activation A>
 void apply(const void* x, const void* residual, void* y, void* sum, std::size_t begin, std::size_t end,
-           std::size_t spatial, const float* gamma, const float* beta, slice_stats stats) noexcept {
+           std::size_t spatial, const float* gamma, const float* beta, slice_stats stats, bool stream) noexcept {
   const source<T, Residual> s{static_cast<const T*>(x), static_cast<const T*>(residual)};
   T* out = static_cast<T*>(y);
   T* sum_out = static_cast<T*>(sum);
   const float mean_hi = static_cast<float>(stats.mean);
+  const double mean_lo = stats.mean - mean_hi;
   const vf mean_v = simd::splat(mean_hi);
+  // Non-temporal stores need 64-byte aligned destinations; only float output streams.
+  constexpr bool can_stream = std::is_same_v<T, float>;
+  stream = stream && can_stream;
   std::size_t i = begin;
   for (std::size_t c = begin / spatial; i < end; ++c) {
     const std::size_t seg_end = std::min(end, (c + 1) * spatial);
     const float scale = static_cast<float>((gamma ? gamma[c] : 1.0) * stats.rstd);
-    const float shift = static_cast<float>((beta ? beta[c] : 0.0) - (stats.mean - mean_hi) * scale);
+    const float shift = static_cast<float>((beta ? beta[c] : 0.0) - mean_lo * scale);
     const vf scale_v = simd::splat(scale), shift_v = simd::splat(shift);
+    auto one = [&](std::size_t at) {
+      vf v{};
+      v[0] = s.at(at);
+      if constexpr (WriteSum) storage<T>::store1(sum_out + at, v[0]);
+      storage<T>::store1(out + at, activate<A>((v - mean_v) * scale_v + shift_v)[0]);
+    };
+    if constexpr (can_stream) {
+      if (stream) {
+        for (; i < seg_end && reinterpret_cast<std::uintptr_t>(out + i) % 64 != 0; ++i) one(i);
+        for (; i + simd::kWidth <= seg_end; i += simd::kWidth) {
+          const vf v = s.vec(i);
+          if constexpr (WriteSum) storage<T>::store(sum_out + i, v);
+          simd::stream(out + i, activate<A>((v - mean_v) * scale_v + shift_v));
+        }
+      }
+    }
     for (; i + simd::kWidth <= seg_end; i += simd::kWidth) {
       const vf v = s.vec(i);
       if constexpr (WriteSum) storage<T>::store(sum_out + i, v);
       storage<T>::store(out + i, activate<A>((v - mean_v) * scale_v + shift_v));
     }
-    for (; i < seg_end; ++i) {
-      vf v{};
-      v[0] = s.at(i);
-      if constexpr (WriteSum) storage<T>::store1(sum_out + i, v[0]);
-      storage<T>::store1(out + i, activate<A>((v - mean_v) * scale_v + shift_v)[0]);
-    }
+    for (; i < seg_end; ++i) one(i);
   }
+  if (stream) simd::stream_fence();
 }
 
 template <class T, bool Residual, bool WriteSum>

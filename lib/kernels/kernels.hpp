@@ -48,9 +48,10 @@ using chunk_moments_fn = moments (*)(const void* x, const void* residual, std::s
 
 // NCHW apply over slice elements [begin, end): channel c of the slice owns [c * spatial, (c + 1) * spatial).
 // x, residual, y, sum point at the slice start; gamma / beta at the slice's first channel (or null).
+// stream: write y with non-temporal stores (for outputs too large to stay in cache; same values, fewer reads).
 using apply_fn = void (*)(const void* x, const void* residual, void* y, void* sum, std::size_t begin,
                           std::size_t end, std::size_t spatial, const float* gamma, const float* beta,
-                          slice_stats stats);
+                          slice_stats stats, bool stream);
 
 constexpr int kDtypes = 3;
 constexpr int kActivations = 4;
