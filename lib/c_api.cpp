@@ -6,17 +6,32 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
 
 #include "groupnorm/groupnorm.h"
+#include "fault_injection.hpp"
 #include "plan_state.hpp"
 
 namespace {
 
 thread_local std::string last_error;
+// Set when a message could not be stored (memory exhausted): gn_last_error() returns it instead of last_error.
+thread_local const char* last_error_fallback = nullptr;
+
+// Records the message of a failed call. Never throws: storing a message may itself need memory, and an exception
+// here would escape a noexcept C entry point (std::terminate) exactly when the process is out of memory.
+void set_error(const char* what, const char* detail = "") noexcept {
+  try {
+    last_error.assign(what).append(detail);
+    last_error_fallback = nullptr;
+  } catch (...) {
+    last_error_fallback = "groupnorm: out of memory (while recording the error message)";
+  }
+}
 
 // One arena per thread count, created on first use and kept for the life of the process, so a C caller never pays
 // for thread start-up twice. Counts above the hardware concurrency are capped ("at most n threads").
@@ -40,23 +55,34 @@ gn_status guarded(F&& body) noexcept {
   try {
     body();
     last_error.clear();
+    last_error_fallback = nullptr;
     return GN_OK;
   } catch (const std::invalid_argument& e) {
-    last_error = e.what();
+    set_error(e.what());
     return GN_INVALID_ARGUMENT;
   } catch (const std::bad_alloc&) {
-    last_error = "groupnorm: out of memory";
+    set_error("groupnorm: out of memory");
     return GN_OUT_OF_MEMORY;
   } catch (const std::exception& e) {
-    last_error = std::string("groupnorm: internal error: ") + e.what();
+    set_error("groupnorm: internal error: ", e.what());
     return GN_INTERNAL_ERROR;
   } catch (...) {
-    last_error = "groupnorm: internal error: unknown exception";
+    set_error("groupnorm: internal error: unknown exception");
     return GN_INTERNAL_ERROR;
   }
 }
 
 std::size_t count_or_zero(const void* p, std::size_t n) { return p ? n : 0; }
+
+// The stored value of a C enum field, read as its integer: a C caller may pass a value outside the enumerators
+// (validation rejects it), and loading such a value as the C++ enum type itself is undefined behaviour.
+template <class E>
+int raw_enum(const E& e) noexcept {
+  std::underlying_type_t<E> v;
+  static_assert(sizeof v == sizeof e);
+  std::memcpy(&v, &e, sizeof v);
+  return static_cast<int>(v);
+}
 
 gn_status run_c(const void* x, void* y, const float* gamma, const float* beta, std::size_t batch,
                 std::size_t channels, std::size_t spatial, std::size_t num_groups, float epsilon,
@@ -72,9 +98,9 @@ gn_status run_c(const void* x, void* y, const float* gamma, const float* beta, s
     p.spatial = spatial;
     p.num_groups = num_groups;
     p.epsilon = epsilon;
-    p.memory_layout = static_cast<layout>(o.layout);
-    p.data_type = static_cast<dtype>(o.dtype);
-    p.fused_activation = static_cast<activation>(o.activation);
+    p.memory_layout = static_cast<layout>(raw_enum(o.layout));
+    p.data_type = static_cast<dtype>(raw_enum(o.dtype));
+    p.fused_activation = static_cast<activation>(raw_enum(o.activation));
     p.residual = o.residual != nullptr;
     const detail::plan_state s = detail::make_plan_state(p);
     const detail::run_buffers b{x, o.residual, y, o.sum, gamma, beta, o.mean, o.rstd};
@@ -87,6 +113,7 @@ gn_status run_c(const void* x, void* y, const float* gamma, const float* beta, s
     if (s.total != 0 && x == nullptr) throw invalid_argument("groupnorm: x is null");
     if (s.total != 0 && y == nullptr) throw invalid_argument("groupnorm: y is null");
     detail::validate_run(s, b, n);
+    detail::raise_injected_fault();  // test hook (fault_injection.hpp); a no-op unless a test armed it
     if (s.total == 0) return;
     detail::execute(s, b, arena_for(o.num_threads));
   });
@@ -117,10 +144,11 @@ gn_status gn_group_norm_ex(const void* x, void* y, const float* gamma, const flo
   gn_options_init(&o);
   if (options != nullptr) {
     if (options->struct_size < sizeof(std::size_t) || options->struct_size > sizeof(gn_options)) {
-      last_error = "groupnorm: options->struct_size = " + std::to_string(options->struct_size) +
-                   ", expected sizeof(gn_options) = " + std::to_string(sizeof(gn_options)) +
-                   " (call gn_options_init)";
-      return GN_INVALID_ARGUMENT;
+      return guarded([&] {  // builds the message without letting a std::bad_alloc escape
+        throw groupnorm::invalid_argument("groupnorm: options->struct_size = " +
+                                          std::to_string(options->struct_size) + ", expected sizeof(gn_options) = " +
+                                          std::to_string(sizeof(gn_options)) + " (call gn_options_init)");
+      });
     }
     // An older, shorter struct: take the fields it has, keep defaults for the rest.
     std::memcpy(&o, options, options->struct_size);
@@ -129,6 +157,6 @@ gn_status gn_group_norm_ex(const void* x, void* y, const float* gamma, const flo
   return run_c(x, y, gamma, beta, batch, channels, spatial, num_groups, epsilon, o);
 }
 
-const char* gn_last_error(void) { return last_error.c_str(); }
+const char* gn_last_error(void) { return last_error_fallback ? last_error_fallback : last_error.c_str(); }
 
 }  // extern "C"

@@ -5,6 +5,17 @@
 
 #include "kernels/kernels.hpp"
 
+#if defined(GROUPNORM_HAVE_X86_KERNELS)
+#include <cpuid.h>
+namespace {
+// F16C from CPUID leaf 1, ECX bit 29: clang 14's __builtin_cpu_supports does not know "f16c" (the fuzz build).
+bool cpu_has_f16c() noexcept {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+}  // namespace
+#endif
+
 namespace groupnorm {
 
 const char* to_string(isa k) noexcept {
@@ -28,7 +39,7 @@ bool isa_supported(isa k) noexcept {
       return true;
 #if defined(GROUPNORM_HAVE_X86_KERNELS)
     case isa::avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case isa::avx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");

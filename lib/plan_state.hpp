@@ -19,6 +19,15 @@ inline constexpr std::size_t kMaxChunks = 512;
 // Outputs at least this large are written with non-temporal stores (measured on the 2-core reference machine:
 // above its aggregate L2 they win 15-40%, below it they lose up to 20%). GROUPNORM_STREAM_BYTES overrides it.
 inline constexpr std::size_t kStreamBytes = 4u << 20;
+// NHWC: target elements of a row chunk; most (sample, chunk, group) partial moments of a row-split run (they live
+// on the stack of execute_nhwc: 48 KiB); most groups of a unit (per-task stack: 2 moments + 1 stats each); fewest
+// rows of a moments block (amortizes the per-block lane -> group reduction); widest packed virtual row.
+inline constexpr std::size_t kNhwcChunkElems = 64 * 1024;
+inline constexpr std::size_t kNhwcBlockElems = 16 * 1024;
+inline constexpr std::size_t kNhwcMaxPartials = 2048;
+inline constexpr std::size_t kNhwcUnitGroups = 256;
+inline constexpr std::size_t kNhwcMinBlockRows = 64;
+inline constexpr std::size_t kNhwcMaxLanes = 256;
 
 struct plan_state {
   problem desc;
@@ -31,6 +40,14 @@ struct plan_state {
   // Depends on the shape only, never on the thread count.
   std::size_t chunk_elems = 0;
   std::size_t chunks_per_slice = 0;
+  // NHWC (layout::nhwc) partition, from the shape only: each sample's rows are cut into nhwc_chunks chunks of
+  // nhwc_chunk_rows rows (a multiple of nhwc_geo.block_rows; the last one shorter); a (sample, group) is the
+  // merge, in chunk order, of its chunk moments. Groups are scheduled in units of nhwc_unit_groups.
+  nhwc_geometry nhwc_geo{};
+  std::size_t nhwc_chunk_rows = 0;
+  std::size_t nhwc_chunks = 0;
+  std::size_t nhwc_unit_groups = 0;
+  std::size_t nhwc_units = 0;  // per sample
   const kernel_table* kernels = nullptr;
   // Write y with non-temporal stores: the output is too large to stay in cache, so skipping the read-for-ownership
   // saves a third of the traffic and keeps x's slice in L2 for the apply pass.
@@ -61,5 +78,8 @@ void validate_run(const plan_state& s, const run_buffers& b, const buffer_sizes&
 
 // Executes a validated run in `arena` (nullptr: the current arena). No heap allocation, no thread creation.
 void execute(const plan_state& s, const run_buffers& b, tbb::task_arena* arena);
+
+// The layout::nhwc part of execute (lib/scheduler_nhwc.cpp).
+void execute_nhwc(const plan_state& s, const run_buffers& b, tbb::task_arena* arena);
 
 }  // namespace groupnorm::detail

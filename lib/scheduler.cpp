@@ -135,6 +135,7 @@ void run_parallel(const plan_state& s, const run_buffers& b, const slice_kernels
 }  // namespace
 
 void execute(const plan_state& s, const run_buffers& b, tbb::task_arena* arena) {
+  if (s.desc.memory_layout == layout::nhwc) return execute_nhwc(s, b, arena);
   if (s.total == 0) return;  // zero batch or spatial: a valid no-op
   const slice_kernels k = select(s, b);
   const int concurrency = arena ? arena->max_concurrency() : tbb::this_task_arena::max_concurrency();

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstdint>
 #include <limits>
+#include <numeric>
 #include <string>
 
 #include "plan_state.hpp"
@@ -18,6 +19,44 @@ bool mul_overflows(std::size_t a, std::size_t b, std::size_t& out) { return __bu
 
 std::size_t storage_bytes(dtype d) { return d == dtype::f32 ? 4 : 2; }
 
+constexpr std::size_t simd_width_for_plan = 16;  // lanes of the kernels' vf (kernels/simd.hpp)
+
+// NHWC partition (see plan_state): block rows so a block holds ~kBlockElems elements of a sub-tile (and at
+// least kNhwcMinBlockRows rows, whole virtual rows when packed), chunks of ~kNhwcChunkElems elements in whole
+// blocks, grown when needed so a row-split run's partials fit kNhwcMaxPartials.
+void plan_nhwc(plan_state& s) {
+  const problem& p = s.desc;
+  const std::size_t C = p.channels, cpg = s.channels_per_group, G = p.num_groups;
+  nhwc_geometry& geo = s.nhwc_geo;
+  geo.channels = C;
+  geo.cpg = cpg;
+  geo.lanes = 0;
+  std::size_t width = C;  // channels of the widest sub-tile
+  if (C > kNhwcTile) width = cpg <= kNhwcTile ? kNhwcTile / cpg * cpg : kNhwcTile;
+  std::size_t reps = 1;
+  if (C % simd_width_for_plan != 0 && C <= kNhwcMaxLanes) {
+    const std::size_t lanes = std::lcm(C, simd_width_for_plan);
+    if (lanes <= kNhwcMaxLanes) geo.lanes = lanes, reps = lanes / C;
+  }
+  std::size_t rows = std::max(kNhwcMinBlockRows, (kNhwcBlockElems + width - 1) / width);
+  geo.block_rows = (rows + reps - 1) / reps * reps;
+
+  s.nhwc_unit_groups = geo.lanes != 0 ? G : std::min(G, kNhwcUnitGroups);
+  s.nhwc_units = (G + s.nhwc_unit_groups - 1) / s.nhwc_unit_groups;
+  if (p.spatial == 0 || p.batch == 0) return;  // nothing to run
+  const std::size_t R = geo.block_rows;
+  std::size_t chunk_rows = std::max<std::size_t>(1, kNhwcChunkElems / C);
+  chunk_rows = (chunk_rows + R - 1) / R * R;
+  std::size_t chunks = (p.spatial + chunk_rows - 1) / chunk_rows;
+  const std::size_t max_chunks = std::max<std::size_t>(1, kNhwcMaxPartials / s.pairs);
+  if (chunks > max_chunks) {
+    chunk_rows = ((p.spatial + max_chunks - 1) / max_chunks + R - 1) / R * R;
+    chunks = (p.spatial + chunk_rows - 1) / chunk_rows;
+  }
+  s.nhwc_chunk_rows = chunk_rows;
+  s.nhwc_chunks = chunks;
+}
+
 }  // namespace
 
 plan_state make_plan_state(const problem& p) {
@@ -29,7 +68,6 @@ plan_state make_plan_state(const problem& p) {
     fail("epsilon = " + std::to_string(p.epsilon) + ", expected a finite value >= 0");
   if (p.memory_layout != layout::nchw && p.memory_layout != layout::nhwc)
     fail("layout = " + std::to_string(static_cast<int>(p.memory_layout)) + ", expected nchw (0) or nhwc (1)");
-  if (p.memory_layout == layout::nhwc) fail("layout = nhwc is not supported yet, expected nchw");
   const int d = static_cast<int>(p.data_type);
   if (d < 0 || d >= kDtypes) fail("dtype = " + std::to_string(d) + ", expected f32 (0), f16 (1) or bf16 (2)");
   const int a = static_cast<int>(p.fused_activation);
@@ -57,11 +95,11 @@ plan_state make_plan_state(const problem& p) {
   s.chunk_elems = std::max(kMinChunkElems, (by_cap + kBlockElems - 1) / kBlockElems * kBlockElems);
   s.chunks_per_slice = s.slice_elems == 0 ? 0 : (s.slice_elems + s.chunk_elems - 1) / s.chunk_elems;
 
+  if (p.memory_layout == layout::nhwc) plan_nhwc(s);
+
   s.kernels = &kernels_for(p.kernel_isa);
   const char* stream_env = std::getenv("GROUPNORM_STREAM_BYTES");  // tuning override, bytes
   s.stream_output = total_bytes >= (stream_env ? std::strtoull(stream_env, nullptr, 10) : kStreamBytes);
-  if (s.kernels->apply[d][p.residual ? 1 : 0][0][a] == nullptr)
-    fail(std::string("activation = ") + (a == 2 ? "silu" : "gelu") + " is not supported yet");
   return s;
 }
 

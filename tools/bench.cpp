@@ -41,6 +41,7 @@ struct options {
   std::vector<shape> shapes;
   std::vector<int> threads;
   bool inplace = false;
+  layout memory_layout = layout::nchw;
   std::string json;
   isa kernel = isa::automatic;
   double seconds = 0.25;  // sampling time per (shape, threads)
@@ -49,13 +50,16 @@ struct options {
 void usage(std::FILE* out) {
   std::fputs(
       "usage: groupnorm bench [--shape B,C,H,W,G]... [--threads N]... [--inplace] [--isa NAME]\n"
+      "                       [--layout nchw|nhwc]"
       "                       [--seconds S] [--json FILE]\n"
-      "  Times GroupNorm (float32, NCHW) on a prepared plan and a memcpy of the same bytes in the same\n"
+      "  Times GroupNorm (float32, --layout) on a prepared plan and a memcpy of the same bytes in the same\n"
       "  tbb::task_arena, interleaved. ratio = median GroupNorm time / median memcpy time (1.0 = the\n"
       "  memory floor). Every result is first checked against a float64 reference (exit 1 on mismatch).\n"
       "  --shape      B,C,H,W,G; repeatable (default: the DESIGN.md suite)\n"
       "  --threads    arena size; repeatable (default: 1 and all hardware threads)\n"
       "  --inplace    normalize x in place instead of into y\n"
+      "  --layout     nchw (default) | nhwc: channels-last x / y (checked against the NCHW reference by\n"
+      "               transposing, outside the timed part)\n"
       "  --isa        scalar | avx2 | avx512 | automatic (default)\n"
       "  --seconds    sampling time per row (default 0.25)\n"
       "  --json FILE  also write the rows as JSON\n",
@@ -92,6 +96,17 @@ bool parse(int argc, char** argv, options& o) {
         return false;
       }
       o.threads.push_back(n);
+    } else if (a == "--layout") {
+      const char* v = value();
+      if (!v) return false;
+      if (std::strcmp(v, "nchw") == 0) {
+        o.memory_layout = layout::nchw;
+      } else if (std::strcmp(v, "nhwc") == 0) {
+        o.memory_layout = layout::nhwc;
+      } else {
+        std::fprintf(stderr, "groupnorm bench: --layout '%s', expected nchw or nhwc\n", v);
+        return false;
+      }
     } else if (a == "--inplace") {
       o.inplace = true;
     } else if (a == "--json") {
@@ -205,6 +220,7 @@ int bench_main(int argc, char** argv) {
     p.spatial = s.h * s.w;
     p.num_groups = s.g;
     p.kernel_isa = o.kernel;
+    p.memory_layout = o.memory_layout;
     const plan pl(p);
     const std::size_t n = pl.element_count();
     std::mt19937 rng(42);
@@ -213,7 +229,23 @@ int bench_main(int argc, char** argv) {
     for (float& v : x) v = nd(rng);
     for (float& v : gamma) v = 1.0f + 0.1f * nd(rng);
     for (float& v : beta) v = 0.1f * nd(rng);
-    const std::vector<double> ref = reference::group_norm(x.data(), s.b, s.c, s.h * s.w, s.g, p.epsilon, gamma, beta);
+    // NHWC: the reference runs on the NCHW transpose; ref_at maps an x / y index to its reference index.
+    const std::size_t hw = s.h * s.w;
+    const bool nhwc = o.memory_layout == layout::nhwc;
+    std::vector<float> x_nchw;
+    if (nhwc) {
+      x_nchw.resize(n);
+      for (std::size_t b = 0; b < s.b; ++b)
+        for (std::size_t i = 0; i < hw; ++i)
+          for (std::size_t c = 0; c < s.c; ++c) x_nchw[(b * s.c + c) * hw + i] = x[(b * hw + i) * s.c + c];
+    }
+    const std::vector<double> ref =
+        reference::group_norm(nhwc ? x_nchw.data() : x.data(), s.b, s.c, hw, s.g, p.epsilon, gamma, beta);
+    auto ref_at = [&](std::size_t j) {
+      if (!nhwc) return ref[j];
+      const std::size_t c = j % s.c, i = j / s.c % hw, b = j / s.c / hw;
+      return ref[(b * s.c + c) * hw + i];
+    };
 
     for (int t : o.threads) {
       tbb::task_arena arena(t);
@@ -222,7 +254,7 @@ int bench_main(int argc, char** argv) {
       pl.run(x, y, gamma, beta, &arena);
       double max_err = 0;
       for (std::size_t i = 0; i < n; ++i)
-        max_err = std::max(max_err, std::abs(y[i] - ref[i]) / (1.0 + std::abs(ref[i])));
+        max_err = std::max(max_err, std::abs(y[i] - ref_at(i)) / (1.0 + std::abs(ref_at(i))));
       if (!(max_err <= 1e-4)) {
         std::fprintf(stderr, "groupnorm bench: %s at %d threads: output differs from the float64 reference "
                      "(max relative error %g > 1e-4); not timing a wrong kernel\n", s.name.c_str(), t, max_err);

@@ -3,4 +3,5 @@
 
 namespace groupnorm::tool {
 int bench_main(int argc, char** argv);
+int run_main(int argc, char** argv);
 }  // namespace groupnorm::tool

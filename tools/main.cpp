@@ -10,7 +10,8 @@ void usage(std::FILE* out) {
   std::fputs(
       "usage: groupnorm <command> [options]\n"
       "commands:\n"
-      "  bench   time GroupNorm against a parallel memcpy of the same bytes (groupnorm bench --help)\n",
+      "  bench   time GroupNorm against a parallel memcpy of the same bytes (groupnorm bench --help)\n"
+      "  run     GroupNorm of a NumPy .npy file into another (groupnorm run --help)\n",
       out);
 }
 }  // namespace
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = argv[1];
   if (cmd == "bench") return groupnorm::tool::bench_main(argc - 1, argv + 1);
+  if (cmd == "run") return groupnorm::tool::run_main(argc - 1, argv + 1);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     usage(stdout);
     return 0;

@@ -3,11 +3,13 @@
 #   tools/quickstart.sh bench   install missing packages, build (Release), run `groupnorm bench` on the default suite
 #   tools/quickstart.sh test    install missing packages, build with -Werror, run the whole test suite (ctest)
 #   tools/quickstart.sh asan    the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   tools/quickstart.sh tsan    the test suite under ThreadSanitizer (oneTBB suppressions: tests/stress/tsan.supp)
+#   tools/quickstart.sh fuzz    build the libFuzzer targets with clang and run each for GROUPNORM_FUZZ_SECONDS (60)
 # Extra arguments after `bench` go to `groupnorm bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake g++ make libtbb-dev doctest-dev pkg-config)
+packages=(cmake g++ make libtbb-dev doctest-dev pkg-config pybind11-dev python3-dev python3-numpy python3-pytest)
 install_missing() {
   local missing=()
   for p in "${packages[@]}"; do
@@ -20,6 +22,9 @@ install_missing() {
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# Extra packages of the fuzz mode: clang and its runtime libraries (libFuzzer, ASan, UBSan).
+fuzz_packages=(clang libclang-rt-14-dev)
 
 jobs=$(nproc 2>/dev/null || echo 2)
 mode=${1:-}
@@ -43,8 +48,21 @@ case "$mode" in
     cmake --build --preset asan -j "$jobs"
     exec ctest --preset asan -j "$jobs"
     ;;
+  tsan)
+    install_missing
+    cmake --preset tsan
+    cmake --build --preset tsan -j "$jobs"
+    exec ctest --preset tsan -j "$jobs"
+    ;;
+  fuzz)
+    packages+=("${fuzz_packages[@]}")
+    install_missing
+    cmake --preset fuzz -DGROUPNORM_FUZZ_SECONDS="${GROUPNORM_FUZZ_SECONDS:-60}"
+    cmake --build --preset fuzz -j "$jobs"
+    exec ctest --preset fuzz -j "$jobs"
+    ;;
   *)
-    echo "usage: tools/quickstart.sh bench|test|asan [bench options]" >&2
+    echo "usage: tools/quickstart.sh bench|test|asan|tsan|fuzz [bench options]" >&2
     exit 2
     ;;
 esac

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -43,6 +44,18 @@ inline void add_to_lane(vf& a0, vf& a1, std::size_t lane, float v) noexcept {
     a1[lane - simd::kWidth] += v;
 }
 
+// Two-pass moments in double of n elements given by at(i): the slow, exact path for blocks the float lanes cannot
+// represent. Plain sequential double arithmetic, so every ISA gives the same bits.
+template <class At>
+moments block_moments_double(std::size_t n, At&& at) noexcept {
+  double sum = 0;
+  for (std::size_t i = 0; i < n; ++i) sum += at(i);
+  const double count = static_cast<double>(n), mean = sum / count;
+  double m2 = 0;
+  for (std::size_t i = 0; i < n; ++i) m2 += (at(i) - mean) * (at(i) - mean);
+  return {count, mean, m2};
+}
+
 // Moments of one block (n <= kBlockElems, n > 0), two passes over L1-resident data:
 // pass 1 finds the block mean relative to its first element (a shift that keeps float sums exact-ish even when
 // |mean| >> std); pass 2 accumulates deviations from that mean and corrects with their sum (the corrected
@@ -80,7 +93,12 @@ moments block_moments(const Src& s, std::size_t n) noexcept {
   const double e = simd::reduce(e0 + e1);
   const double q = simd::reduce(q0 + q1);
   const double m2 = q - e * e * inv_count;
-  return {count, center + e * inv_count, m2 > 0.0 ? m2 : 0.0};
+  const moments m{count, center + e * inv_count, m2 < 0.0 ? 0.0 : m2};  // clamps rounding, keeps a NaN
+  if (std::isfinite(m.mean) && std::isfinite(m.m2)) [[likely]]
+    return m;
+  // Finite data whose deviations overflow float squares (|x - mean| > ~1e19), or non-finite data: redo the block
+  // in double, which gives the reference's answer (NaN / Inf propagate as they would there).
+  return block_moments_double(n, [&](std::size_t i) { return static_cast<double>(s.at(i)); });
 }
 
 template <class T, bool Residual>
@@ -146,8 +164,8 @@ template <class T, bool Residual, bool WriteSum>
 void fill_apply(apply_fn (&row)[kActivations]) noexcept {
   row[static_cast<int>(activation::none)] = apply<T, Residual, WriteSum, activation::none>;
   row[static_cast<int>(activation::relu)] = apply<T, Residual, WriteSum, activation::relu>;
-  row[static_cast<int>(activation::silu)] = nullptr;
-  row[static_cast<int>(activation::gelu)] = nullptr;
+  row[static_cast<int>(activation::silu)] = apply<T, Residual, WriteSum, activation::silu>;
+  row[static_cast<int>(activation::gelu)] = apply<T, Residual, WriteSum, activation::gelu>;
 }
 
 template <class T>
@@ -161,9 +179,12 @@ void fill_dtype(kernel_table& t, dtype d) noexcept {
   // [0][1] (sum without residual) is rejected by the plan.
 }
 
+void fill_nhwc(kernel_table& t) noexcept;  // lib/kernels/nhwc_impl.hpp, included below
+
 kernel_table make_table(isa family) noexcept {
   kernel_table t{};
   t.family = family;
+  fill_nhwc(t);
   fill_dtype<float>(t, dtype::f32);
   fill_dtype<f16>(t, dtype::f16);
   fill_dtype<bf16>(t, dtype::bf16);
@@ -172,3 +193,5 @@ kernel_table make_table(isa family) noexcept {
 
 }  // namespace
 }  // namespace groupnorm::detail
+
+#include "kernels/nhwc_impl.hpp"  // NHWC kernels, same flags and linkage

@@ -4,6 +4,7 @@
 // family produces the same bits.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 
 #include "groupnorm/groupnorm.hpp"
@@ -31,6 +32,14 @@ static inline void merge_into(moments& a, const moments& b) noexcept {
     return;
   }
   const double n = a.count + b.count;
+  if (!std::isfinite(a.mean) || !std::isfinite(b.mean)) [[unlikely]] {
+    // Inf / NaN data: the mean of a sum with an infinite term is that infinity (NaN for +Inf with -Inf), as in the
+    // reference; Chan's delta form would give Inf - Inf = NaN whenever the infinite part comes first.
+    a.mean += b.mean;
+    a.m2 += b.m2;
+    a.count = n;
+    return;
+  }
   const double delta = b.mean - a.mean;
   a.mean += delta * (b.count / n);
   a.m2 += b.m2 + delta * delta * (a.count * b.count / n);
@@ -56,10 +65,38 @@ using apply_fn = void (*)(const void* x, const void* residual, void* y, void* su
 constexpr int kDtypes = 3;
 constexpr int kActivations = 4;
 
+// NHWC (channels last): a sample is `spatial` rows of `channels` contiguous elements. Kernels vectorize across the
+// channels of a row range: per-lane (channel) float accumulators over a block of `block_rows` rows, reduced to
+// their group in channel order in double, block moments merged in row order (see lib/kernels/nhwc_impl.hpp).
+// kNhwcTile bounds the lane arrays a kernel keeps on its stack: wider rows are processed in channel sub-tiles of
+// whole groups (or, when one group is wider, in parts of one group merged in channel order).
+inline constexpr std::size_t kNhwcTile = 2048;
+
+struct nhwc_geometry {
+  std::size_t channels;    // C: the row stride
+  std::size_t cpg;         // channels per group
+  std::size_t block_rows;  // rows per moments block (fixed by the shape)
+  std::size_t lanes;       // > 0: whole rows packed into "virtual rows" of `lanes` (= lcm(C, 16)) lanes, lane l
+                           // holding channel l % C (small C not a multiple of 16); 0: one lane per channel
+};
+
+// NHWC moments of groups [g0, g1) over `rows` rows starting at x (row 0, channel 0 of the row range).
+// out[g - g0] receives the merge, in block order, of the blocks of block_rows rows.
+using nhwc_moments_fn = void (*)(const void* x, const void* residual, std::size_t rows, std::size_t g0,
+                                 std::size_t g1, const nhwc_geometry& geo, moments* out);
+
+// NHWC apply over `rows` rows (pointers at row 0, channel 0 of the range), channels of groups [g0, g1);
+// stats[g - g0] per group; gamma / beta indexed by absolute channel (or null).
+using nhwc_apply_fn = void (*)(const void* x, const void* residual, void* y, void* sum, std::size_t rows,
+                               std::size_t g0, std::size_t g1, const nhwc_geometry& geo, const float* gamma,
+                               const float* beta, const slice_stats* stats);
+
 struct kernel_table {
   isa family;
   chunk_moments_fn chunk_moments[kDtypes][2];  // [dtype][has residual]
   apply_fn apply[kDtypes][2][2][kActivations];  // [dtype][residual][write sum][activation]
+  nhwc_moments_fn nhwc_moments[kDtypes][2];               // [dtype][has residual]
+  nhwc_apply_fn nhwc_apply[kDtypes][2][2][kActivations];  // [dtype][residual][write sum][activation]
 };
 
 const kernel_table& kernels_scalar() noexcept;

@@ -1,0 +1,300 @@
+// NHWC (channels-last) kernels. Included at the end of kernel_impl.hpp, so they are compiled once per ISA family
+// with that family's flags and have internal linkage, exactly like the NCHW kernels.
+//
+// A sample is `spatial` rows of C contiguous channels; a group is a strided set of columns. Nothing is transposed:
+// kernels vectorize across the channels of a row. Each float lane belongs to one channel for the whole call (a
+// fixed lane assignment that depends on the shape only), so per-lane sums are the same element-wise IEEE
+// operations on every ISA. Lanes are reduced to their group in a fixed (rep, channel) order in double.
+//
+// Moments of one block of `block_rows` rows and one group use the same corrected two-pass scheme as the NCHW
+// block_moments: pass 1 sums (x - shift) with shift = the group's first element in the block's first row, which
+// gives a center close to the block mean; pass 2 sums d = x - center and d * d; the block's group moments are
+// {n, center + E / n, Q - E^2 / n}. Blocks are merged into the group with Chan's formula in row order.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+
+namespace groupnorm::detail {
+namespace {
+
+// Lane layout of one call's channel sub-tile [a, b): `reps` copies of the `width` channels, lane
+// rep * width + (c - a) holding channel c. Rows of the sub-tile are read with `stride` elements between them.
+struct nhwc_tile {
+  std::size_t a, b;     // channel range
+  std::size_t width;    // b - a
+  std::size_t lanes;    // reps * width: lanes per (virtual) row
+  std::size_t reps;     // > 1 only for packed rows
+  std::size_t stride;   // elements between consecutive (virtual) rows
+  bool packed;          // whole rows packed contiguously into virtual rows of `lanes` elements
+};
+
+// Calls f(tile) for the sub-tiles covering groups [g0, g1): all of them when they fit in kNhwcTile channels,
+// else runs of whole groups, else (a group wider than kNhwcTile) parts of one group of kNhwcTile channels.
+template <class F>
+void nhwc_for_each_tile(const nhwc_geometry& geo, std::size_t g0, std::size_t g1, F&& f) {
+  const std::size_t cpg = geo.cpg;
+  auto make = [&](std::size_t a, std::size_t b) {
+    nhwc_tile t{a, b, b - a, b - a, 1, geo.channels, false};
+    if (geo.lanes != 0) {  // packed: the plan guarantees a == 0, b == C, lanes = lcm(C, 16) <= kNhwcTile
+      t.packed = true;
+      t.lanes = geo.lanes;
+      t.reps = geo.lanes / geo.channels;
+      t.stride = geo.lanes;
+    }
+    return t;
+  };
+  const std::size_t c0 = g0 * cpg, c1 = g1 * cpg;
+  if (c1 - c0 <= kNhwcTile) {
+    f(make(c0, c1));
+  } else if (cpg <= kNhwcTile) {
+    const std::size_t step = kNhwcTile / cpg * cpg;
+    for (std::size_t a = c0; a < c1; a += step) f(make(a, std::min(c1, a + step)));
+  } else {
+    for (std::size_t g = g0; g < g1; ++g)
+      for (std::size_t a = g * cpg; a < (g + 1) * cpg; a += kNhwcTile) f(make(a, std::min((g + 1) * cpg, a + kNhwcTile)));
+  }
+}
+
+// Element access relative to a row-range start: x (+ residual), rounded to float once.
+template <class T, bool Residual>
+struct nhwc_source {
+  const T* x;
+  const T* r;
+  vf vec(std::size_t i) const noexcept {
+    if constexpr (Residual) return storage<T>::load(x + i) + storage<T>::load(r + i);
+    return storage<T>::load(x + i);
+  }
+  float at(std::size_t i) const noexcept {
+    if constexpr (Residual) return storage<T>::load1(x + i) + storage<T>::load1(r + i);
+    return storage<T>::load1(x + i);
+  }
+};
+
+// Pass 1 over the (virtual) rows of a block: acc[l] += v[l] - off[l]. `rows` full rows of t.lanes lanes start at
+// `base`; `rem` (< t.lanes, packed only) trailing elements go to lanes [0, rem). Strips of up to 4 vectors keep
+// their accumulators in registers across rows; every lane still adds its rows in row order, so the bits are
+// those of the plain row loop whatever the strip width (and the strips are the same on every ISA anyway).
+template <std::size_t V, class Src>
+inline void nhwc_sum_strip(const Src& s, std::size_t at, std::size_t rows, std::size_t stride, const float* off,
+                           float* acc) noexcept {
+  vf a[V], o[V];
+#pragma GCC unroll 4
+  for (std::size_t v = 0; v < V; ++v) a[v] = simd::load(acc + v * simd::kWidth), o[v] = simd::load(off + v * simd::kWidth);
+  for (std::size_t r = 0; r < rows; ++r) {
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < V; ++v) a[v] += s.vec(at + r * stride + v * simd::kWidth) - o[v];
+  }
+#pragma GCC unroll 4
+  for (std::size_t v = 0; v < V; ++v) simd::store(acc + v * simd::kWidth, a[v]);
+}
+
+// Pass 2: d = v - center[l]; e[l] += d; q[l] += d * d, same strip structure.
+template <std::size_t V, class Src>
+inline void nhwc_dev_strip(const Src& s, std::size_t at, std::size_t rows, std::size_t stride, const float* center,
+                           float* e, float* q) noexcept {
+  vf ea[V], qa[V], c[V];
+#pragma GCC unroll 4
+  for (std::size_t v = 0; v < V; ++v) {
+    ea[v] = simd::load(e + v * simd::kWidth);
+    qa[v] = simd::load(q + v * simd::kWidth);
+    c[v] = simd::load(center + v * simd::kWidth);
+  }
+  for (std::size_t r = 0; r < rows; ++r) {
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < V; ++v) {
+      const vf d = s.vec(at + r * stride + v * simd::kWidth) - c[v];
+      ea[v] += d;
+      qa[v] += d * d;
+    }
+  }
+#pragma GCC unroll 4
+  for (std::size_t v = 0; v < V; ++v) {
+    simd::store(e + v * simd::kWidth, ea[v]);
+    simd::store(q + v * simd::kWidth, qa[v]);
+  }
+}
+
+template <bool Dev, class Src>
+inline void nhwc_pass(const Src& s, const nhwc_tile& t, std::size_t base, std::size_t rows, std::size_t rem,
+                      const float* ref, float* e, float* q) noexcept {
+  constexpr std::size_t W = simd::kWidth;
+  const std::size_t vecs = t.lanes / W;
+  std::size_t v = 0;
+  for (; v + 4 <= vecs; v += 4) {
+    if constexpr (Dev)
+      nhwc_dev_strip<4>(s, base + v * W, rows, t.stride, ref + v * W, e + v * W, q + v * W);
+    else
+      nhwc_sum_strip<4>(s, base + v * W, rows, t.stride, ref + v * W, e + v * W);
+  }
+  for (; v < vecs; ++v) {
+    if constexpr (Dev)
+      nhwc_dev_strip<1>(s, base + v * W, rows, t.stride, ref + v * W, e + v * W, q + v * W);
+    else
+      nhwc_sum_strip<1>(s, base + v * W, rows, t.stride, ref + v * W, e + v * W);
+  }
+  auto one = [&](std::size_t l, float x) {
+    const float d = x - ref[l];
+    e[l] += d;
+    if constexpr (Dev) q[l] += d * d;
+  };
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t j = vecs * W; j < t.lanes; ++j) one(j, s.at(base + r * t.stride + j));
+  const std::size_t row = base + rows * t.stride;
+  for (std::size_t j = 0; j < rem; ++j) one(j, s.at(row + j));
+}
+
+// Calls f(g, lo, hi) for each group segment [lo, hi) (absolute channels) of tile t, in channel order.
+template <class F>
+inline void nhwc_segments(const nhwc_tile& t, std::size_t cpg, F&& f) {
+  for (std::size_t lo = t.a; lo < t.b;) {
+    const std::size_t g = lo / cpg;
+    const std::size_t hi = std::min(t.b, (g + 1) * cpg);
+    f(g, lo, hi);
+    lo = hi;
+  }
+}
+
+// Sum of a segment's lanes in (rep, channel) order, in double.
+inline double nhwc_lane_sum(const float* acc, const nhwc_tile& t, std::size_t lo, std::size_t hi) noexcept {
+  double s = 0;
+  for (std::size_t p = 0; p < t.reps; ++p)
+    for (std::size_t c = lo; c < hi; ++c) s += static_cast<double>(acc[p * t.width + (c - t.a)]);
+  return s;
+}
+
+inline void nhwc_fill(float* lanes, const nhwc_tile& t, std::size_t lo, std::size_t hi, float v) noexcept {
+  for (std::size_t p = 0; p < t.reps; ++p) std::fill(lanes + p * t.width + (lo - t.a), lanes + p * t.width + (hi - t.a), v);
+}
+
+template <class T, bool Residual>
+void nhwc_moments(const void* xv, const void* rv, std::size_t rows, std::size_t g0, std::size_t g1,
+                  const nhwc_geometry& geo, moments* out) noexcept {
+  const nhwc_source<T, Residual> s{static_cast<const T*>(xv), static_cast<const T*>(rv)};
+  for (std::size_t g = g0; g < g1; ++g) out[g - g0] = moments{};
+  alignas(64) float lane_a[kNhwcTile];  // shift, then center
+  alignas(64) float lane_e[kNhwcTile];  // pass-1 sums, then pass-2 deviation sums
+  alignas(64) float lane_q[kNhwcTile];  // pass-2 squared deviation sums
+  const std::size_t C = geo.channels, R = geo.block_rows;
+  nhwc_for_each_tile(geo, g0, g1, [&](const nhwc_tile& t) {
+    const bool part = geo.cpg > t.width;  // the tile is part of one group: merge its moments after all blocks
+    moments part_total;
+    for (std::size_t row0 = 0; row0 < rows; row0 += R) {
+      const std::size_t nr = std::min(R, rows - row0);
+      const std::size_t base = row0 * C + t.a;
+      std::size_t vrows = nr, rem = 0;
+      if (t.packed) vrows = nr * C / t.lanes, rem = nr * C % t.lanes;
+      // Pass 1: shift = the segment's first element in the block's first row.
+      nhwc_segments(t, geo.cpg, [&](std::size_t, std::size_t lo, std::size_t hi) {
+        nhwc_fill(lane_a, t, lo, hi, s.at(row0 * C + lo));
+      });
+      std::fill(lane_e, lane_e + t.lanes, 0.0f);
+      nhwc_pass<false>(s, t, base, vrows, rem, lane_a, lane_e, nullptr);
+      nhwc_segments(t, geo.cpg, [&](std::size_t, std::size_t lo, std::size_t hi) {
+        const double n = static_cast<double>(nr * (hi - lo));
+        const float shift = lane_a[lo - t.a];
+        nhwc_fill(lane_a, t, lo, hi, static_cast<float>(shift + nhwc_lane_sum(lane_e, t, lo, hi) / n));
+      });
+      // Pass 2: deviations from the center, corrected by their sum.
+      std::fill(lane_e, lane_e + t.lanes, 0.0f);
+      std::fill(lane_q, lane_q + t.lanes, 0.0f);
+      nhwc_pass<true>(s, t, base, vrows, rem, lane_a, lane_e, lane_q);
+      nhwc_segments(t, geo.cpg, [&](std::size_t g, std::size_t lo, std::size_t hi) {
+        const double n = static_cast<double>(nr * (hi - lo));
+        const double e = nhwc_lane_sum(lane_e, t, lo, hi);
+        const double q = nhwc_lane_sum(lane_q, t, lo, hi);
+        moments m{n, lane_a[lo - t.a] + e / n, q - e * e / n < 0.0 ? 0.0 : q - e * e / n};
+        if (!std::isfinite(m.mean) || !std::isfinite(m.m2)) [[unlikely]] {
+          // Overflowing float squares or non-finite data: exact double path, as in the NCHW block_moments.
+          const std::size_t w = hi - lo;
+          m = block_moments_double(nr * w, [&](std::size_t i) {
+            return static_cast<double>(s.at((row0 + i / w) * C + lo + i % w));
+          });
+        }
+        merge_into(part ? part_total : out[g - g0], m);
+      });
+    }
+    if (part) merge_into(out[t.a / geo.cpg - g0], part_total);
+  });
+}
+
+// y = (v - mean_hi[g]) * scale[c] + shift[c], the NCHW apply's formula with per-lane constants.
+template <class T, bool Residual, bool WriteSum, activation A>
+void nhwc_apply(const void* xv, const void* rv, void* yv, void* sumv, std::size_t rows, std::size_t g0,
+                std::size_t g1, const nhwc_geometry& geo, const float* gamma, const float* beta,
+                const slice_stats* stats) noexcept {
+  const nhwc_source<T, Residual> s{static_cast<const T*>(xv), static_cast<const T*>(rv)};
+  T* out = static_cast<T*>(yv);
+  T* sum_out = static_cast<T*>(sumv);
+  alignas(64) float lane_m[kNhwcTile];
+  alignas(64) float lane_s[kNhwcTile];
+  alignas(64) float lane_b[kNhwcTile];
+  const std::size_t C = geo.channels;
+  nhwc_for_each_tile(geo, g0, g1, [&](const nhwc_tile& t) {
+    for (std::size_t c = t.a; c < t.b; ++c) {
+      const slice_stats st = stats[c / geo.cpg - g0];
+      const float mean_hi = static_cast<float>(st.mean);
+      const float scale = static_cast<float>((gamma ? gamma[c] : 1.0) * st.rstd);
+      const float shift = static_cast<float>((beta ? beta[c] : 0.0) - (st.mean - mean_hi) * scale);
+      for (std::size_t p = 0; p < t.reps; ++p) {
+        const std::size_t l = p * t.width + (c - t.a);
+        lane_m[l] = mean_hi;
+        lane_s[l] = scale;
+        lane_b[l] = shift;
+      }
+    }
+    std::size_t vrows = rows, rem = 0;
+    if (t.packed) vrows = rows * C / t.lanes, rem = rows * C % t.lanes;
+    const std::size_t vecs = t.lanes / simd::kWidth, tail = t.lanes % simd::kWidth;
+    auto one = [&](std::size_t l, std::size_t i) {
+      vf v{}, m{}, sc{}, sh{};
+      v[0] = s.at(i);
+      m[0] = lane_m[l];
+      sc[0] = lane_s[l];
+      sh[0] = lane_b[l];
+      if constexpr (WriteSum) storage<T>::store1(sum_out + i, v[0]);
+      storage<T>::store1(out + i, activate<A>((v - m) * sc + sh)[0]);
+    };
+    for (std::size_t r = 0; r < vrows; ++r) {
+      const std::size_t row = t.a + r * t.stride;
+      for (std::size_t v = 0; v < vecs; ++v) {
+        const std::size_t l = v * simd::kWidth, i = row + l;
+        const vf x = s.vec(i);
+        if constexpr (WriteSum) storage<T>::store(sum_out + i, x);
+        storage<T>::store(out + i,
+                          activate<A>((x - simd::load(lane_m + l)) * simd::load(lane_s + l) + simd::load(lane_b + l)));
+      }
+      for (std::size_t j = 0; j < tail; ++j) one(vecs * simd::kWidth + j, row + vecs * simd::kWidth + j);
+    }
+    const std::size_t row = t.a + vrows * t.stride;
+    for (std::size_t j = 0; j < rem; ++j) one(j, row + j);
+  });
+}
+
+template <class T, bool Residual, bool WriteSum>
+void fill_nhwc_apply(nhwc_apply_fn (&row)[kActivations]) noexcept {
+  row[static_cast<int>(activation::none)] = nhwc_apply<T, Residual, WriteSum, activation::none>;
+  row[static_cast<int>(activation::relu)] = nhwc_apply<T, Residual, WriteSum, activation::relu>;
+  row[static_cast<int>(activation::silu)] = nhwc_apply<T, Residual, WriteSum, activation::silu>;
+  row[static_cast<int>(activation::gelu)] = nhwc_apply<T, Residual, WriteSum, activation::gelu>;
+}
+
+template <class T>
+void fill_nhwc_dtype(kernel_table& t, dtype d) noexcept {
+  const int k = static_cast<int>(d);
+  t.nhwc_moments[k][0] = nhwc_moments<T, false>;
+  t.nhwc_moments[k][1] = nhwc_moments<T, true>;
+  fill_nhwc_apply<T, false, false>(t.nhwc_apply[k][0][0]);
+  fill_nhwc_apply<T, true, false>(t.nhwc_apply[k][1][0]);
+  fill_nhwc_apply<T, true, true>(t.nhwc_apply[k][1][1]);
+}
+
+void fill_nhwc(kernel_table& t) noexcept {
+  fill_nhwc_dtype<float>(t, dtype::f32);
+  fill_nhwc_dtype<f16>(t, dtype::f16);
+  fill_nhwc_dtype<bf16>(t, dtype::bf16);
+}
+
+}  // namespace
+}  // namespace groupnorm::detail

@@ -1,0 +1,458 @@
+// `groupnorm run`: GroupNorm on NumPy .npy files. Reads x (and gamma, beta, residual), validates everything through
+// the library's plan before writing anything, normalizes in place in memory, and writes each output to a
+// temporary file in the output's directory that is renamed over the final name only when every output is
+// complete — after an error no output file exists (and an existing one is left as it was).
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <oneapi/tbb/info.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include "commands.hpp"
+#include "groupnorm/groupnorm.hpp"
+#include "npy.hpp"
+
+namespace groupnorm::tool {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: groupnorm run --x X.npy --groups N --out Y.npy [--gamma G.npy] [--beta B.npy] [--eps E]\n"
+    "                     [--threads T] [--layout nchw|nhwc] [--activation none|relu|silu|gelu]\n"
+    "                     [--residual R.npy [--sum S.npy]] [--mean M.npy] [--rstd R.npy] [--stats S.npz]\n"
+    "                     [--isa scalar|avx2|avx512|automatic] [--verbose]\n"
+    "\n"
+    "  GroupNorm of the array in X.npy, written to Y.npy with the same shape and dtype:\n"
+    "    y = gamma[c] * (x - mean) / sqrt(var + eps) + beta[c]\n"
+    "  with mean and (population) var taken over each (sample, group) slice.\n"
+    "\n"
+    "  --x X.npy         input, C order, rank >= 2. nchw: (batch, channels, spatial...);\n"
+    "                    nhwc: (batch, spatial..., channels)\n"
+    "  --groups N        number of groups; must divide channels\n"
+    "  --out Y.npy       output (may be the same path as --x: the file is replaced only on success)\n"
+    "  --gamma G.npy     per-channel scale, shape (channels,); default 1\n"
+    "  --beta B.npy      per-channel shift, shape (channels,); default 0\n"
+    "  --eps E           epsilon added to the variance, finite and >= 0 (default 1e-5)\n"
+    "  --threads T       run in a tbb::task_arena of T threads (default: all hardware threads);\n"
+    "                    the output bits do not depend on T\n"
+    "  --layout L        nchw (default) or nhwc (channels last)\n"
+    "  --activation A    none (default), relu, silu or gelu (erf form), applied after the affine transform\n"
+    "  --residual R.npy  normalize x + residual (same shape and dtype as x)\n"
+    "  --sum S.npy       also write x + residual (needs --residual)\n"
+    "  --mean M.npy      also write the per-(sample, group) means, float32, shape (batch, groups)\n"
+    "  --rstd R.npy      also write 1 / sqrt(var + eps), float32, shape (batch, groups)\n"
+    "  --stats S.npz     also write both as an .npz archive with members 'mean' and 'rstd'\n"
+    "  --isa K           kernel family (default automatic; all families give identical bits)\n"
+    "  --verbose         progress on stderr (automatic for inputs larger than 1 GB)\n"
+    "\n"
+    "  Files: NumPy .npy, format 1.0 or 2.0, C order, little-endian. x (and residual) may be float32 ('<f4'),\n"
+    "  float16 ('<f2') or bfloat16 stored as its raw bits: '<u2' (np.save(f, x.view(np.uint16))) or '|V2'\n"
+    "  (ml_dtypes.bfloat16); y has the dtype and descr of x. gamma and beta are float32 (float16 / bfloat16\n"
+    "  files are widened exactly). Options also accept the form --name=value.\n"
+    "\n"
+    "  Exit status: 0 success; 2 bad usage, unreadable or malformed input, or arguments the library rejects\n"
+    "  (one line on stderr, no output written); 1 an output could not be written or another failure.\n";
+
+constexpr std::uint64_t kProgressBytes = std::uint64_t{1} << 30;
+
+// An error that ends the command: message (one line) and exit status.
+struct failure {
+  std::string message;
+  int status;
+};
+
+[[noreturn]] void usage_error(const std::string& what) { throw failure{what + " (see groupnorm run --help)", 2}; }
+
+struct options {
+  std::string x, out, gamma, beta, residual, sum, mean, rstd, stats;
+  std::size_t groups = 0;
+  bool have_groups = false;
+  float eps = 1e-5f;
+  int threads = 0;
+  layout lay = layout::nchw;
+  activation act = activation::none;
+  isa kernel = isa::automatic;
+  bool verbose = false;
+};
+
+std::size_t parse_count(const std::string& opt, const std::string& v) {
+  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+    usage_error(opt + " '" + v + "', expected a non-negative integer");
+  errno = 0;
+  const unsigned long long n = std::strtoull(v.c_str(), nullptr, 10);
+  if (errno == ERANGE || n > static_cast<unsigned long long>(SIZE_MAX)) usage_error(opt + " '" + v + "' is too large");
+  return static_cast<std::size_t>(n);
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    std::optional<std::string> inline_value;
+    if (a.rfind("--", 0) == 0) {
+      const auto eq = a.find('=');
+      if (eq != std::string::npos) inline_value = a.substr(eq + 1), a.resize(eq);
+    }
+    auto value = [&]() -> std::string {
+      if (inline_value) return *inline_value;
+      if (i + 1 >= argc) usage_error(a + " needs a value");
+      return argv[++i];
+    };
+    auto file = [&](std::string& dst) {
+      dst = value();
+      if (dst.empty()) usage_error(a + " needs a file name");
+    };
+    if (a == "--help" || a == "-h") {
+      throw failure{"", 0};
+    } else if (a == "--x") {
+      file(o.x);
+    } else if (a == "--out") {
+      file(o.out);
+    } else if (a == "--gamma") {
+      file(o.gamma);
+    } else if (a == "--beta") {
+      file(o.beta);
+    } else if (a == "--residual") {
+      file(o.residual);
+    } else if (a == "--sum") {
+      file(o.sum);
+    } else if (a == "--mean") {
+      file(o.mean);
+    } else if (a == "--rstd") {
+      file(o.rstd);
+    } else if (a == "--stats") {
+      file(o.stats);
+    } else if (a == "--groups") {
+      o.groups = parse_count(a, value());
+      o.have_groups = true;
+    } else if (a == "--eps") {
+      const std::string v = value();
+      char* end = nullptr;
+      errno = 0;
+      const float e = std::strtof(v.c_str(), &end);
+      if (v.empty() || end != v.c_str() + v.size()) usage_error("--eps '" + v + "', expected a number");
+      if (errno == ERANGE && std::isinf(e)) usage_error("--eps '" + v + "' overflows float");
+      o.eps = e;  // finiteness and sign are the library's to check
+    } else if (a == "--threads") {
+      const std::string v = value();
+      const std::size_t n = parse_count(a, v);
+      if (n == 0 || n > 65536) usage_error("--threads '" + v + "', expected a count from 1 to 65536");
+      o.threads = static_cast<int>(n);
+    } else if (a == "--layout") {
+      const std::string v = value();
+      if (v == "nchw") o.lay = layout::nchw;
+      else if (v == "nhwc") o.lay = layout::nhwc;
+      else usage_error("--layout '" + v + "', expected nchw or nhwc");
+    } else if (a == "--activation") {
+      const std::string v = value();
+      if (v == "none") o.act = activation::none;
+      else if (v == "relu") o.act = activation::relu;
+      else if (v == "silu") o.act = activation::silu;
+      else if (v == "gelu") o.act = activation::gelu;
+      else usage_error("--activation '" + v + "', expected none, relu, silu or gelu");
+    } else if (a == "--isa") {
+      const std::string v = value();
+      bool found = false;
+      for (isa k : {isa::automatic, isa::scalar, isa::avx2, isa::avx512})
+        if (v == to_string(k)) o.kernel = k, found = true;
+      if (!found) usage_error("--isa '" + v + "', expected scalar, avx2, avx512 or automatic");
+    } else if (a == "--verbose" || a == "-v") {
+      if (inline_value) usage_error(a + " takes no value");
+      o.verbose = true;
+    } else {
+      usage_error("unknown option '" + a + "'");
+    }
+  }
+  if (o.x.empty()) usage_error("missing --x X.npy");
+  if (!o.have_groups) usage_error("missing --groups N");
+  if (o.out.empty()) usage_error("missing --out Y.npy");
+  if (!o.sum.empty() && o.residual.empty()) usage_error("--sum needs --residual (sum is x + residual)");
+  // Two outputs with one name would race for the final rename.
+  const std::string* outs[] = {&o.out, &o.sum, &o.mean, &o.rstd, &o.stats};
+  for (std::size_t i = 0; i < std::size(outs); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (!outs[i]->empty() && *outs[i] == *outs[j]) usage_error("two outputs are both '" + *outs[i] + "'");
+  return o;
+}
+
+float half_to_float(std::uint16_t h) {
+  const bool neg = (h & 0x8000u) != 0;
+  const unsigned exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+  float v;
+  if (exp == 0x1f) v = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  else if (exp == 0) v = std::ldexp(static_cast<float>(mant), -24);
+  else v = std::ldexp(static_cast<float>(mant | 0x400u), static_cast<int>(exp) - 25);
+  return neg ? -v : v;
+}
+
+float bf16_to_float(std::uint16_t b) {
+  const std::uint32_t bits = static_cast<std::uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// gamma / beta: rank 1 with `channels` elements, widened to float.
+std::vector<float> read_affine(const std::string& path, const char* what, std::size_t channels) {
+  npy::array a = npy::read_file(path);
+  if (a.shape().size() != 1 || a.count() != channels)
+    throw failure{path + ": " + what + " has shape " + npy::shape_string(a.shape()) + ", expected (" +
+                      std::to_string(channels) + ",) (the channels of x)",
+                  2};
+  switch (a.type()) {
+    case npy::elem::f32: return std::move(a.f32);
+    case npy::elem::f16: {
+      std::vector<float> v(a.count());
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] = half_to_float(a.f16[i].bits);
+      return v;
+    }
+    case npy::elem::bf16: {
+      std::vector<float> v(a.count());
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] = bf16_to_float(a.bf16[i].bits);
+      return v;
+    }
+  }
+  return {};
+}
+
+std::string gb(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GB", static_cast<double>(bytes) / 1e9);
+  return buf;
+}
+
+// One pending output: a temporary file in the destination's directory, renamed into place by commit().
+class pending_output {
+ public:
+  explicit pending_output(std::string path) : path_(std::move(path)) {}
+  pending_output(const pending_output&) = delete;
+  pending_output& operator=(const pending_output&) = delete;
+  ~pending_output() {
+    if (!tmp_.empty()) ::unlink(tmp_.c_str());
+  }
+
+  // Writes `bytes` (a whole .npy / .npz image) or a header + data to the temporary file.
+  void write(const std::string& head, const void* data, std::size_t bytes) {
+    const auto slash = path_.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
+    const std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
+    if (base.empty()) throw failure{path_ + ": the output name is a directory", 2};
+    std::string tmpl = (dir == "/" ? "" : dir) + "/." + base + ".tmp-XXXXXX";
+    const int fd = ::mkstemp(tmpl.data());
+    if (fd < 0) throw failure{path_ + ": cannot create a temporary file in '" + dir + "': " + std::strerror(errno), 2};
+    tmp_ = tmpl;
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    if (::fchmod(fd, 0666 & ~mask) != 0) {
+      const int e = errno;
+      ::close(fd);
+      throw failure{path_ + ": cannot set permissions: " + std::strerror(e), 1};
+    }
+    std::FILE* f = ::fdopen(fd, "wb");
+    if (!f) {
+      const int e = errno;
+      ::close(fd);
+      throw failure{path_ + ": cannot write: " + std::strerror(e), 1};
+    }
+    bool ok = std::fwrite(head.data(), 1, head.size(), f) == head.size();
+    const auto* p = static_cast<const char*>(data);
+    constexpr std::size_t piece = std::size_t{64} << 20;
+    for (std::size_t done = 0; ok && done < bytes;) {
+      const std::size_t n = std::min(piece, bytes - done);
+      ok = std::fwrite(p + done, 1, n, f) == n;
+      done += n;
+    }
+    const int e = ok ? 0 : errno;
+    if (std::fclose(f) != 0 && ok) ok = false;
+    if (!ok) throw failure{path_ + ": write failed: " + std::strerror(e ? e : errno), 1};
+  }
+
+  void commit() {
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0)
+      throw failure{path_ + ": cannot rename the finished temporary file into place: " + std::strerror(errno), 1};
+    tmp_.clear();
+  }
+
+ private:
+  std::string path_;
+  std::string tmp_;
+};
+
+template <class T>
+std::vector<T>& storage(npy::array& a) {
+  if constexpr (std::is_same_v<T, float>) return a.f32;
+  else if constexpr (std::is_same_v<T, f16>) return a.f16;
+  else return a.bf16;
+}
+
+int execute(const options& o) {
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
+  bool progress = o.verbose;
+  auto note = [&](const std::string& s) {
+    if (progress) std::fprintf(stderr, "groupnorm run: [%7.2f s] %s\n", elapsed(), s.c_str());
+  };
+
+  // x: read the header first so large inputs announce themselves before the long read.
+  {
+    struct stat st {};
+    if (::stat(o.x.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > kProgressBytes) progress = true;
+  }
+  for (const std::string* out : {&o.out, &o.sum, &o.mean, &o.rstd, &o.stats}) {
+    struct stat st {};
+    if (!out->empty() && ::stat(out->c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      throw failure{*out + ": is a directory, expected an output file name", 2};
+  }
+  note("reading " + o.x);
+  npy::array x = npy::read_file(o.x);
+  const std::vector<std::size_t>& shape = x.shape();
+  if (shape.size() < 2)
+    throw failure{o.x + ": x has shape " + npy::shape_string(shape) + ", expected rank >= 2 (" +
+                      (o.lay == layout::nchw ? "batch, channels, spatial..." : "batch, spatial..., channels") + ")",
+                  2};
+  problem p;
+  p.batch = shape[0];
+  p.channels = o.lay == layout::nchw ? shape[1] : shape.back();
+  p.spatial = 1;
+  const std::size_t first_spatial = o.lay == layout::nchw ? 2 : 1;
+  const std::size_t end_spatial = o.lay == layout::nchw ? shape.size() : shape.size() - 1;
+  for (std::size_t i = first_spatial; i < end_spatial; ++i) p.spatial *= shape[i];  // no overflow: x was read
+  p.num_groups = o.groups;
+  p.epsilon = o.eps;
+  p.memory_layout = o.lay;
+  p.data_type = x.type() == npy::elem::f32 ? dtype::f32 : x.type() == npy::elem::f16 ? dtype::f16 : dtype::bf16;
+  p.fused_activation = o.act;
+  p.residual = !o.residual.empty();
+  p.kernel_isa = o.kernel;
+  note("x: " + std::string(npy::elem_name(x.type())) + " " + npy::shape_string(shape) + ", " +
+       gb(x.info.data_bytes));
+
+  // Problem-level validation before reading anything else.
+  const plan pl(p);
+
+  std::vector<float> gamma, beta;
+  if (!o.gamma.empty()) gamma = read_affine(o.gamma, "gamma", p.channels);
+  if (!o.beta.empty()) beta = read_affine(o.beta, "beta", p.channels);
+  npy::array residual;
+  if (p.residual) {
+    note("reading " + o.residual);
+    residual = npy::read_file(o.residual);
+    if (residual.shape() != shape || residual.type() != x.type())
+      throw failure{o.residual + ": residual is " + npy::elem_name(residual.type()) + " " +
+                        npy::shape_string(residual.shape()) + ", expected the dtype and shape of x (" +
+                        npy::elem_name(x.type()) + " " + npy::shape_string(shape) + ")",
+                    2};
+  }
+
+  const std::size_t pairs = p.batch * p.num_groups;
+  std::vector<float> mean, rstd;
+  const bool want_stats = !o.mean.empty() || !o.rstd.empty() || !o.stats.empty();
+  if (want_stats) mean.resize(pairs), rstd.resize(pairs);
+  npy::array sum;
+  if (!o.sum.empty()) sum.info = x.info;
+
+  const int threads = o.threads > 0 ? o.threads : tbb::info::default_concurrency();
+  tbb::task_arena arena(threads);
+  note("normalizing " + std::to_string(pl.element_count()) + " elements on " + std::to_string(threads) +
+       " thread(s), " + to_string(pl.selected_isa()) + " kernels");
+
+  // In place: y overwrites x in memory, so a run needs one copy of the data.
+  auto run_typed = [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T>& xs = storage<T>(x);
+    tensors<T> t;
+    t.x = xs;
+    t.y = xs;
+    t.gamma = gamma;
+    t.beta = beta;
+    if (p.residual) t.residual = storage<T>(residual);
+    if (!o.sum.empty()) {
+      storage<T>(sum).resize(xs.size());
+      t.sum = storage<T>(sum);
+    }
+    t.mean = mean;
+    t.rstd = rstd;
+    pl.run(t, &arena);
+  };
+  switch (x.type()) {
+    case npy::elem::f32: run_typed(float{}); break;
+    case npy::elem::f16: run_typed(f16{}); break;
+    case npy::elem::bf16: run_typed(bf16{}); break;
+  }
+
+  // Outputs: all temporaries first, then the renames, so an error leaves no new output behind.
+  std::vector<std::unique_ptr<pending_output>> outs;
+  auto emit = [&](const std::string& path, const std::string& head, const void* data, std::size_t bytes) {
+    note("writing " + path);
+    outs.push_back(std::make_unique<pending_output>(path));
+    outs.back()->write(head, data, bytes);
+  };
+  emit(o.out, npy::make_header(x.info.descr, shape), x.data(), static_cast<std::size_t>(x.info.data_bytes));
+  if (!o.sum.empty())
+    emit(o.sum, npy::make_header(x.info.descr, shape), sum.data(), static_cast<std::size_t>(x.info.data_bytes));
+  const std::vector<std::size_t> stats_shape{p.batch, p.num_groups};
+  const std::size_t stats_bytes = pairs * sizeof(float);
+  if (!o.mean.empty()) emit(o.mean, npy::make_header("<f4", stats_shape), mean.data(), stats_bytes);
+  if (!o.rstd.empty()) emit(o.rstd, npy::make_header("<f4", stats_shape), rstd.data(), stats_bytes);
+  if (!o.stats.empty()) {
+    const std::string npz =
+        npy::serialize_npz({{"mean.npy", npy::serialize("<f4", stats_shape, mean.data(), stats_bytes)},
+                            {"rstd.npy", npy::serialize("<f4", stats_shape, rstd.data(), stats_bytes)}});
+    emit(o.stats, std::string(), npz.data(), npz.size());
+  }
+  for (auto& out : outs) out->commit();
+  note("done");
+  return 0;
+}
+
+std::string strip_prefix(std::string msg) {
+  if (msg.rfind("groupnorm: ", 0) == 0) msg.erase(0, 11);
+  for (char& c : msg)
+    if (c == '\n') c = ' ';
+  return msg;
+}
+
+}  // namespace
+
+int run_main(int argc, char** argv) {
+  try {
+    return execute(parse(argc, argv));
+  } catch (const failure& f) {
+    if (f.status == 0) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    std::fprintf(stderr, "groupnorm run: %s\n", strip_prefix(f.message).c_str());
+    return f.status;
+  } catch (const npy::error& e) {
+    std::fprintf(stderr, "groupnorm run: %s\n", strip_prefix(e.what()).c_str());
+    return 2;
+  } catch (const std::invalid_argument& e) {  // groupnorm::invalid_argument: the library's own message
+    std::fprintf(stderr, "groupnorm run: %s\n", strip_prefix(e.what()).c_str());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "groupnorm run: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "groupnorm run: %s\n", strip_prefix(e.what()).c_str());
+    return 1;
+  }
+}
+
+}  // namespace groupnorm::tool
