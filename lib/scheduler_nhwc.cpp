@@ -54,7 +54,7 @@ void apply_of(const plan_state& s, const run_buffers& b, const nhwc_kernels& k, 
               std::size_t g1, const slice_stats* st) {
   const std::size_t bytes = r.first_elem * s.elem_size;
   k.apply(offset(b.x, bytes), offset(b.residual, bytes), offset(b.y, bytes), offset(b.sum, bytes), r.rows, g0, g1,
-          s.nhwc_geo, b.gamma, b.beta, st);
+          s.nhwc_geo, b.gamma, b.beta, st, s.stream_output);
 }
 
 slice_stats finish(const plan_state& s, const run_buffers& b, std::size_t pair, const moments& m) {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -197,6 +198,18 @@ void parallel_memcpy(tbb::task_arena& arena, void* dst, const void* src, std::si
   });
 }
 
+template <class T>
+struct aligned_allocator {
+  using value_type = T;
+  aligned_allocator() = default;
+  template <class U>
+  aligned_allocator(const aligned_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t(64)); }
+  bool operator==(const aligned_allocator&) const noexcept { return true; }
+};
+using aligned_vector = std::vector<float, aligned_allocator<float>>;
+
 struct row {
   shape s;
   std::size_t elements;
@@ -225,7 +238,9 @@ int bench_main(int argc, char** argv) {
     const std::size_t n = pl.element_count();
     std::mt19937 rng(42);
     std::normal_distribution<float> nd(0.5f, 2.0f);
-    std::vector<float> x(n), y(n), gamma(s.c), beta(s.c), scratch(n);
+    // 64-byte aligned tensors, as engines allocate them (PyTorch, ONNX Runtime, oneDNN all align to 64).
+    aligned_vector x(n), y(n), scratch(n);
+    std::vector<float> gamma(s.c), beta(s.c);
     for (float& v : x) v = nd(rng);
     for (float& v : gamma) v = 1.0f + 0.1f * nd(rng);
     for (float& v : beta) v = 0.1f * nd(rng);
@@ -250,8 +265,13 @@ int bench_main(int argc, char** argv) {
     for (int t : o.threads) {
       tbb::task_arena arena(t);
       arena.initialize();
-      // Verify this exact configuration first.
-      pl.run(x, y, gamma, beta, &arena);
+      // Verify this exact configuration (out of place or in place) first.
+      if (o.inplace) {
+        y = x;
+        pl.run_inplace(y, gamma, beta, &arena);
+      } else {
+        pl.run(x, y, gamma, beta, &arena);
+      }
       double max_err = 0;
       for (std::size_t i = 0; i < n; ++i)
         max_err = std::max(max_err, std::abs(y[i] - ref_at(i)) / (1.0 + std::abs(ref_at(i))));

@@ -89,7 +89,7 @@ using nhwc_moments_fn = void (*)(const void* x, const void* residual, std::size_
 // stats[g - g0] per group; gamma / beta indexed by absolute channel (or null).
 using nhwc_apply_fn = void (*)(const void* x, const void* residual, void* y, void* sum, std::size_t rows,
                                std::size_t g0, std::size_t g1, const nhwc_geometry& geo, const float* gamma,
-                               const float* beta, const slice_stats* stats);
+                               const float* beta, const slice_stats* stats, bool stream);
 
 struct kernel_table {
   isa family;

@@ -223,7 +223,7 @@ void nhwc_moments(const void* xv, const void* rv, std::size_t rows, std::size_t 
 template <class T, bool Residual, bool WriteSum, activation A>
 void nhwc_apply(const void* xv, const void* rv, void* yv, void* sumv, std::size_t rows, std::size_t g0,
                 std::size_t g1, const nhwc_geometry& geo, const float* gamma, const float* beta,
-                const slice_stats* stats) noexcept {
+                const slice_stats* stats, bool stream) noexcept {
   const nhwc_source<T, Residual> s{static_cast<const T*>(xv), static_cast<const T*>(rv)};
   T* out = static_cast<T*>(yv);
   T* sum_out = static_cast<T*>(sumv);
@@ -256,19 +256,32 @@ void nhwc_apply(const void* xv, const void* rv, void* yv, void* sumv, std::size_
       if constexpr (WriteSum) storage<T>::store1(sum_out + i, v[0]);
       storage<T>::store1(out + i, activate<A>((v - m) * sc + sh)[0]);
     };
+    // Non-temporal stores only when every vector store of the tile is 64-byte aligned (float rows whose stride is
+    // a whole number of lines), so no line is written partly streamed and partly cached.
+    bool nt = false;
+    if constexpr (std::is_same_v<T, float>)
+      nt = stream && vecs > 0 && (t.stride * sizeof(T)) % 64 == 0 &&
+           reinterpret_cast<std::uintptr_t>(out + t.a) % 64 == 0;
     for (std::size_t r = 0; r < vrows; ++r) {
       const std::size_t row = t.a + r * t.stride;
       for (std::size_t v = 0; v < vecs; ++v) {
         const std::size_t l = v * simd::kWidth, i = row + l;
         const vf x = s.vec(i);
         if constexpr (WriteSum) storage<T>::store(sum_out + i, x);
-        storage<T>::store(out + i,
-                          activate<A>((x - simd::load(lane_m + l)) * simd::load(lane_s + l) + simd::load(lane_b + l)));
+        const vf y = activate<A>((x - simd::load(lane_m + l)) * simd::load(lane_s + l) + simd::load(lane_b + l));
+        if constexpr (std::is_same_v<T, float>) {
+          if (nt) {
+            simd::stream(out + i, y);
+            continue;
+          }
+        }
+        storage<T>::store(out + i, y);
       }
       for (std::size_t j = 0; j < tail; ++j) one(vecs * simd::kWidth + j, row + vecs * simd::kWidth + j);
     }
     const std::size_t row = t.a + vrows * t.stride;
     for (std::size_t j = 0; j < rem; ++j) one(j, row + j);
+    if (nt) simd::stream_fence();
   });
 }
 
