@@ -231,7 +231,9 @@ inline vf gelu(vf x) noexcept {
 template <activation A>
 inline simd::vf activate(simd::vf v) noexcept {
   if constexpr (A == activation::relu) {
-    return (v < 0.0f) ? simd::vf{} : v;  // NaN compares false and passes through
+    // v < 0 (so -0 and NaNs of either sign pass through), as integer masks: see select() above.
+    const simd::vi b = act::bits(v), mag = b & 0x7fffffff;
+    return act::select((b >> 31) & act::greater(mag, 0) & act::less(mag, 0x7f800001), simd::vf{}, v);
   } else if constexpr (A == activation::silu) {
     return act::silu(v);
   } else if constexpr (A == activation::gelu) {

@@ -22,9 +22,8 @@ inline vf f16_to_f32(vu16 h16) noexcept {
   const vu em = h & 0x7fffu;
   // Normal and subnormal halves: shift into a float's exponent/mantissa and rescale by 2^112 (exact).
   const vf scaled = bitcast<vf>(em << 13) * splat(0x1p112f);
-  const vu inf_nan = (em << 13) | 0x7f800000u | ((em > 0x7c00u) & 0x400000u);
-  const vu bits = ((em >= 0x7c00u) & inf_nan) | (~(em >= 0x7c00u) & bitcast<vu>(scaled));
-  return bitcast<vf>(bits | sign);
+  const vu inf_nan = (em << 13) | 0x7f800000u | (mask_greater(em, 0x7c00u) & 0x400000u);
+  return bitcast<vf>(blend(mask_greater(em, 0x7bffu), inf_nan, bitcast<vu>(scaled)) | sign);
 }
 
 inline vu16 f32_to_f16(vf f) noexcept {
@@ -33,15 +32,15 @@ inline vu16 f32_to_f16(vf f) noexcept {
   u ^= sign;
   // Overflow / inf / NaN.
   const vu nan_bits = 0x7e00u | ((u >> 13) & 0x3ffu);
-  const vu big = (u > 0x7f800000u) ? nan_bits : splatu(0x7c00u);
+  const vu big = blend(mask_greater(u, 0x7f800000u), nan_bits, splatu(0x7c00u));
   // Subnormal halves: let the FPU round by adding a magic denormal bias (RNE), as in F16C.
   const vu denorm_magic = splatu(((127u - 15u) + (23u - 10u) + 1u) << 23);
   const vu sub = bitcast<vu>(bitcast<vf>(u) + bitcast<vf>(denorm_magic)) - denorm_magic;
   // Normal halves: rebias and round to nearest even.
   const vu odd = (u >> 13) & 1u;
   const vu norm = (u + ((15u - 127u) << 23) + 0xfffu + odd) >> 13;
-  const vu small = (u < (113u << 23)) ? sub : norm;
-  const vu out = ((u >= (143u << 23)) ? big : small) | (sign >> 16);
+  const vu small = blend(mask_less(u, 113u << 23), sub, norm);
+  const vu out = blend(mask_less(u, 143u << 23), small, big) | (sign >> 16);
   return __builtin_convertvector(out, vu16);
 }
 
@@ -49,10 +48,9 @@ inline vf bf16_to_f32(vu16 h16) noexcept { return bitcast<vf>(__builtin_convertv
 
 inline vu16 f32_to_bf16(vf f) noexcept {
   const vu u = bitcast<vu>(f);
-  const vu is_nan = (u & 0x7fffffffu) > 0x7f800000u;
   const vu rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
   const vu quiet = (u >> 16) | 0x40u;
-  return __builtin_convertvector((is_nan & quiet) | (~is_nan & rounded), vu16);
+  return __builtin_convertvector(blend(mask_greater(u & 0x7fffffffu, 0x7f800000u), quiet, rounded), vu16);
 }
 }  // namespace conv
 

@@ -40,6 +40,14 @@ inline vf load(const float* p) noexcept {
 }
 inline void store(float* p, vf v) noexcept { std::memcpy(p, &v, sizeof v); }
 
+// Lane masks and blends in integer arithmetic only: GCC 12 scalarizes vector comparisons and ?: on 16-lane vectors
+// when the target's registers are narrower (SSE2, AVX2), with a branch per lane. For a and c in [0, 2^31):
+// all-ones where a < c (mask_less) or a > c (mask_greater), else 0.
+inline vu mask_less(vu a, std::uint32_t c) noexcept { return bitcast<vu>(bitcast<vi>(a - splatu(c)) >> 31); }
+inline vu mask_greater(vu a, std::uint32_t c) noexcept { return bitcast<vu>(bitcast<vi>(splatu(c) - a) >> 31); }
+// a where m is set, b elsewhere.
+inline vu blend(vu m, vu a, vu b) noexcept { return b ^ ((a ^ b) & m); }
+
 // Non-temporal store of 16 floats to a 64-byte aligned address (plain store where the ISA has none). The value
 // stored is the same; only the cache policy differs. Callers issue stream_fence() before other threads read.
 inline void stream(float* p, vf v) noexcept {
