@@ -1,5 +1,5 @@
-// The C ABI: thin wrappers that translate exceptions into gn_status + a thread-local message. Plans are built on
-// the stack (no heap allocation once an arena of the requested size exists).
+// The C ABI: thin wrappers that translate exceptions into gn_status + a thread-local message. Plans are built
+// on the stack (no heap allocation once an arena of the requested size exists).
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -12,18 +12,20 @@
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
 
-#include "groupnorm/groupnorm.h"
 #include "fault_injection.hpp"
+#include "groupnorm/groupnorm.h"
 #include "plan_state.hpp"
 
 namespace {
 
 thread_local std::string last_error;
-// Set when a message could not be stored (memory exhausted): gn_last_error() returns it instead of last_error.
+// Set when a message could not be stored (memory exhausted): gn_last_error() returns it instead of
+// last_error.
 thread_local const char* last_error_fallback = nullptr;
 
-// Records the message of a failed call. Never throws: storing a message may itself need memory, and an exception
-// here would escape a noexcept C entry point (std::terminate) exactly when the process is out of memory.
+// Records the message of a failed call. Never throws: storing a message may itself need memory, and an
+// exception here would escape a noexcept C entry point (std::terminate) exactly when the process is out of
+// memory.
 void set_error(const char* what, const char* detail = "") noexcept {
   try {
     last_error.assign(what).append(detail);
@@ -33,8 +35,8 @@ void set_error(const char* what, const char* detail = "") noexcept {
   }
 }
 
-// One arena per thread count, created on first use and kept for the life of the process, so a C caller never pays
-// for thread start-up twice. Counts above the hardware concurrency are capped ("at most n threads").
+// One arena per thread count, created on first use and kept for the life of the process, so a C caller never
+// pays for thread start-up twice. Counts above the hardware concurrency are capped ("at most n threads").
 tbb::task_arena* arena_for(int num_threads) {
   static std::mutex mutex;
   static std::vector<std::unique_ptr<tbb::task_arena>> arenas;
@@ -72,10 +74,13 @@ gn_status guarded(F&& body) noexcept {
   }
 }
 
-std::size_t count_or_zero(const void* p, std::size_t n) { return p ? n : 0; }
+std::size_t count_or_zero(const void* p, std::size_t n) {
+  return p ? n : 0;
+}
 
-// The stored value of a C enum field, read as its integer: a C caller may pass a value outside the enumerators
-// (validation rejects it), and loading such a value as the C++ enum type itself is undefined behaviour.
+// The stored value of a C enum field, read as its integer: a C caller may pass a value outside the
+// enumerators (validation rejects it), and loading such a value as the C++ enum type itself is undefined
+// behaviour.
 template <class E>
 int raw_enum(const E& e) noexcept {
   std::underlying_type_t<E> v;
@@ -104,12 +109,12 @@ gn_status run_c(const void* x, void* y, const float* gamma, const float* beta, s
     p.residual = o.residual != nullptr;
     const detail::plan_state s = detail::make_plan_state(p);
     const detail::run_buffers b{x, o.residual, y, o.sum, gamma, beta, o.mean, o.rstd};
-    // Pointers carry no sizes in C: a non-null pointer stands for a buffer of the expected size, a null one for
-    // "absent" (and is rejected where the buffer is required).
+    // Pointers carry no sizes in C: a non-null pointer stands for a buffer of the expected size, a null one
+    // for "absent" (and is rejected where the buffer is required).
     const detail::buffer_sizes n{count_or_zero(x, s.total),          count_or_zero(y, s.total),
-                                 count_or_zero(gamma, channels),      count_or_zero(beta, channels),
-                                 count_or_zero(o.residual, s.total),  count_or_zero(o.sum, s.total),
-                                 count_or_zero(o.mean, s.pairs),      count_or_zero(o.rstd, s.pairs)};
+                                 count_or_zero(gamma, channels),     count_or_zero(beta, channels),
+                                 count_or_zero(o.residual, s.total), count_or_zero(o.sum, s.total),
+                                 count_or_zero(o.mean, s.pairs),     count_or_zero(o.rstd, s.pairs)};
     if (s.total != 0 && x == nullptr) throw invalid_argument("groupnorm: x is null");
     if (s.total != 0 && y == nullptr) throw invalid_argument("groupnorm: y is null");
     detail::validate_run(s, b, n);
@@ -130,7 +135,8 @@ void gn_options_init(gn_options* options) {
 }
 
 gn_status gn_group_norm_f32(const float* x, float* y, const float* gamma, const float* beta, size_t batch,
-                            size_t channels, size_t spatial, size_t num_groups, float epsilon, int num_threads) {
+                            size_t channels, size_t spatial, size_t num_groups, float epsilon,
+                            int num_threads) {
   gn_options o;
   gn_options_init(&o);
   o.num_threads = num_threads;
@@ -145,9 +151,10 @@ gn_status gn_group_norm_ex(const void* x, void* y, const float* gamma, const flo
   if (options != nullptr) {
     if (options->struct_size < sizeof(std::size_t) || options->struct_size > sizeof(gn_options)) {
       return guarded([&] {  // builds the message without letting a std::bad_alloc escape
-        throw groupnorm::invalid_argument("groupnorm: options->struct_size = " +
-                                          std::to_string(options->struct_size) + ", expected sizeof(gn_options) = " +
-                                          std::to_string(sizeof(gn_options)) + " (call gn_options_init)");
+        throw groupnorm::invalid_argument(
+            "groupnorm: options->struct_size = " + std::to_string(options->struct_size) +
+            ", expected sizeof(gn_options) = " + std::to_string(sizeof(gn_options)) +
+            " (call gn_options_init)");
       });
     }
     // An older, shorter struct: take the fields it has, keep defaults for the rest.
@@ -157,6 +164,8 @@ gn_status gn_group_norm_ex(const void* x, void* y, const float* gamma, const flo
   return run_c(x, y, gamma, beta, batch, channels, spatial, num_groups, epsilon, o);
 }
 
-const char* gn_last_error(void) { return last_error_fallback ? last_error_fallback : last_error.c_str(); }
+const char* gn_last_error(void) {
+  return last_error_fallback ? last_error_fallback : last_error.c_str();
+}
 
 }  // extern "C"

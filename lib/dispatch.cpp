@@ -1,4 +1,5 @@
-// Runtime choice of the kernel family: the best the CPU supports, or the one forced by GROUPNORM_ISA / the plan.
+// Runtime choice of the kernel family: the best the CPU supports, or the one forced by GROUPNORM_ISA / the
+// plan.
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -8,7 +9,8 @@
 #if defined(GROUPNORM_HAVE_X86_KERNELS)
 #include <cpuid.h>
 namespace {
-// F16C from CPUID leaf 1, ECX bit 29: clang 14's __builtin_cpu_supports does not know "f16c" (the fuzz build).
+// F16C from CPUID leaf 1, ECX bit 29: clang 14's __builtin_cpu_supports does not know "f16c" (the fuzz
+// build).
 bool cpu_has_f16c() noexcept {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;

@@ -9,7 +9,9 @@ namespace {
 std::atomic<int> armed{0};
 }  // namespace
 
-void inject_fault(fault f) noexcept { armed.store(static_cast<int>(f), std::memory_order_relaxed); }
+void inject_fault(fault f) noexcept {
+  armed.store(static_cast<int>(f), std::memory_order_relaxed);
+}
 
 void raise_injected_fault() {
   if (armed.load(std::memory_order_relaxed) == 0) return;

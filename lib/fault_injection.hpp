@@ -11,8 +11,8 @@ enum class fault : int {
   foreign = 2,        // the next C ABI call throws an int (an exception not derived from std::exception)
 };
 
-// Arms (or, with fault::none, disarms) a one-shot fault for the next C ABI call on any thread. Exported so tests
-// linked against the shared library can reach it.
+// Arms (or, with fault::none, disarms) a one-shot fault for the next C ABI call on any thread. Exported so
+// tests linked against the shared library can reach it.
 [[gnu::visibility("default")]] void inject_fault(fault f) noexcept;
 
 // Called by the C ABI: throws the armed fault once, then disarms.

@@ -14,11 +14,14 @@ constexpr dtype dtype_of() {
   if constexpr (std::is_same_v<T, bf16>) return dtype::bf16;
 }
 
-const char* dtype_name(dtype d) { return d == dtype::f32 ? "f32" : d == dtype::f16 ? "f16" : "bf16"; }
+const char* dtype_name(dtype d) {
+  return d == dtype::f32 ? "f32" : d == dtype::f16 ? "f16" : "bf16";
+}
 
 }  // namespace
 
-plan::plan(const problem& p) : state_(std::make_shared<const detail::plan_state>(detail::make_plan_state(p))) {}
+plan::plan(const problem& p)
+    : state_(std::make_shared<const detail::plan_state>(detail::make_plan_state(p))) {}
 
 template <class T>
 void plan::run(const tensors<T>& t, tbb::task_arena* arena) const {
@@ -53,9 +56,15 @@ void plan::run_inplace(std::span<float> xy, std::span<const float> gamma, std::s
   run(std::span<const float>(xy), xy, gamma, beta, arena);
 }
 
-const problem& plan::description() const noexcept { return state_->desc; }
-std::size_t plan::element_count() const noexcept { return state_->total; }
-isa plan::selected_isa() const noexcept { return state_->kernels->family; }
+const problem& plan::description() const noexcept {
+  return state_->desc;
+}
+std::size_t plan::element_count() const noexcept {
+  return state_->total;
+}
+isa plan::selected_isa() const noexcept {
+  return state_->kernels->family;
+}
 
 std::vector<float> group_normalization(std::span<const float> x, std::span<const std::size_t> shape,
                                        std::span<const float> gamma, std::span<const float> beta,

@@ -10,18 +10,20 @@ namespace groupnorm::detail {
 
 // Below this many elements a run stays on the calling thread: task dispatch would cost more than the work.
 inline constexpr std::size_t kSerialElems = 32 * 1024;
-// Slices at least this large are split across the arena even when there are enough (sample, group) pairs, so each
-// thread's share of a slice stays in its own L2 between the moments pass and the apply pass.
+// Slices at least this large are split across the arena even when there are enough (sample, group) pairs, so
+// each thread's share of a slice stays in its own L2 between the moments pass and the apply pass.
 inline constexpr std::size_t kSplitSliceElems = 256 * 1024;
-// Smallest parallel unit of a split slice and the most chunks a slice has (chunk statistics live on the stack).
+// Smallest parallel unit of a split slice and the most chunks a slice has (chunk statistics live on the
+// stack).
 inline constexpr std::size_t kMinChunkElems = 8 * kBlockElems;
 inline constexpr std::size_t kMaxChunks = 512;
 // Outputs at least this large are written with non-temporal stores (measured on the 2-core reference machine:
 // above its aggregate L2 they win 15-40%, below it they lose up to 20%). GROUPNORM_STREAM_BYTES overrides it.
 inline constexpr std::size_t kStreamBytes = 4u << 20;
-// NHWC: target elements of a row chunk; most (sample, chunk, group) partial moments of a row-split run (they live
-// on the stack of execute_nhwc: 48 KiB); most groups of a unit (per-task stack: 2 moments + 1 stats each); fewest
-// rows of a moments block (amortizes the per-block lane -> group reduction); widest packed virtual row.
+// NHWC: target elements of a row chunk; most (sample, chunk, group) partial moments of a row-split run (they
+// live on the stack of execute_nhwc: 48 KiB); most groups of a unit (per-task stack: 2 moments + 1 stats
+// each); fewest rows of a moments block (amortizes the per-block lane -> group reduction); widest packed
+// virtual row.
 inline constexpr std::size_t kNhwcChunkElems = 64 * 1024;
 inline constexpr std::size_t kNhwcBlockElems = 16 * 1024;
 inline constexpr std::size_t kNhwcMaxPartials = 2048;
@@ -49,8 +51,8 @@ struct plan_state {
   std::size_t nhwc_unit_groups = 0;
   std::size_t nhwc_units = 0;  // per sample
   const kernel_table* kernels = nullptr;
-  // Write y with non-temporal stores: the output is too large to stay in cache, so skipping the read-for-ownership
-  // saves a third of the traffic and keeps x's slice in L2 for the apply pass.
+  // Write y with non-temporal stores: the output is too large to stay in cache, so skipping the
+  // read-for-ownership saves a third of the traffic and keeps x's slice in L2 for the apply pass.
   bool stream_output = false;
 };
 
@@ -73,7 +75,8 @@ struct buffer_sizes {
   std::size_t x, y, gamma, beta, residual, sum, mean, rstd;
 };
 
-// Validates the buffers of a run against the plan (sizes, presence, aliasing); throws before anything is written.
+// Validates the buffers of a run against the plan (sizes, presence, aliasing); throws before anything is
+// written.
 void validate_run(const plan_state& s, const run_buffers& b, const buffer_sizes& n);
 
 // Executes a validated run in `arena` (nullptr: the current arena). No heap allocation, no thread creation.

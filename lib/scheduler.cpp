@@ -1,6 +1,6 @@
-// Maps (sample, group) work onto the arena. The partition of every reduction (blocks -> chunks -> slice, merged
-// in index order) is fixed by the plan; only *who* computes a chunk depends on the arena, never *what* is merged
-// with what, so every thread count gives the same bits.
+// Maps (sample, group) work onto the arena. The partition of every reduction (blocks -> chunks -> slice,
+// merged in index order) is fixed by the plan; only *who* computes a chunk depends on the arena, never *what*
+// is merged with what, so every thread count gives the same bits.
 #include <algorithm>
 #include <cmath>
 
@@ -27,14 +27,19 @@ struct slice_view {
 const void* advance(const void* p, std::size_t bytes) {
   return p ? static_cast<const char*>(p) + bytes : nullptr;
 }
-void* advance(void* p, std::size_t bytes) { return p ? static_cast<char*>(p) + bytes : nullptr; }
+void* advance(void* p, std::size_t bytes) {
+  return p ? static_cast<char*>(p) + bytes : nullptr;
+}
 
 slice_view slice_at(const plan_state& s, const run_buffers& b, std::size_t pair) {
   const std::size_t bytes = pair * s.slice_elems * s.elem_size;
   const std::size_t first_channel = (pair % s.desc.num_groups) * s.channels_per_group;
-  return {advance(b.x, bytes),   advance(b.residual, bytes),
-          advance(b.y, bytes),   advance(b.sum, bytes),
-          b.gamma ? b.gamma + first_channel : nullptr, b.beta ? b.beta + first_channel : nullptr};
+  return {advance(b.x, bytes),
+          advance(b.residual, bytes),
+          advance(b.y, bytes),
+          advance(b.sum, bytes),
+          b.gamma ? b.gamma + first_channel : nullptr,
+          b.beta ? b.beta + first_channel : nullptr};
 }
 
 struct slice_kernels {
@@ -73,15 +78,15 @@ moments slice_moments(const plan_state& s, const slice_kernels& k, const slice_v
   return total;
 }
 
-// Whole slices [first, last) on the current thread: moments chunk by chunk (the same chunks, merged in the same
-// order, as the split path), then the apply while the slices are still in cache. Small slices go in batches: the
-// moments of a batch are independent latency chains (reductions, divisions, sqrt) that the core overlaps, which
-// matters for tiny problems where that latency, not memory, is the cost.
+// Whole slices [first, last) on the current thread: moments chunk by chunk (the same chunks, merged in the
+// same order, as the split path), then the apply while the slices are still in cache. Small slices go in
+// batches: the moments of a batch are independent latency chains (reductions, divisions, sqrt) that the core
+// overlaps, which matters for tiny problems where that latency, not memory, is the cost.
 void run_pairs(const plan_state& s, const run_buffers& b, const slice_kernels& k, std::size_t first,
                std::size_t last) {
   constexpr std::size_t kBatchPairs = 16, kBatchElems = 4096;
-  const std::size_t batch = std::clamp<std::size_t>(kBatchElems / std::max<std::size_t>(1, s.slice_elems), 1,
-                                                    kBatchPairs);
+  const std::size_t batch =
+      std::clamp<std::size_t>(kBatchElems / std::max<std::size_t>(1, s.slice_elems), 1, kBatchPairs);
   for (std::size_t begin = first; begin < last; begin += batch) {
     const std::size_t end = std::min(last, begin + batch);
     slice_stats stats[kBatchPairs];
@@ -93,8 +98,8 @@ void run_pairs(const plan_state& s, const run_buffers& b, const slice_kernels& k
 }
 
 // One slice spread over the arena: chunk moments in parallel into a stack array, a fixed-order merge, then a
-// parallel apply. static_partitioner gives each thread the same chunks in both loops, so the apply reads what the
-// same core just summed from its own L2.
+// parallel apply. static_partitioner gives each thread the same chunks in both loops, so the apply reads what
+// the same core just summed from its own L2.
 void run_pair_split(const plan_state& s, const run_buffers& b, const slice_kernels& k, std::size_t pair) {
   const slice_view v = slice_at(s, b, pair);
   moments partial[kMaxChunks];
@@ -123,12 +128,11 @@ void run_parallel(const plan_state& s, const run_buffers& b, const slice_kernels
     return;
   }
   // Whole slices per task; group small slices so a task has at least ~kMinChunkElems of work.
-  const std::size_t grain = std::max<std::size_t>(1, kMinChunkElems / std::max<std::size_t>(1, s.slice_elems));
+  const std::size_t grain =
+      std::max<std::size_t>(1, kMinChunkElems / std::max<std::size_t>(1, s.slice_elems));
   tbb::parallel_for(
       tbb::blocked_range<std::size_t>(0, s.pairs, grain),
-      [&](const tbb::blocked_range<std::size_t>& r) {
-        run_pairs(s, b, k, r.begin(), r.end());
-      },
+      [&](const tbb::blocked_range<std::size_t>& r) { run_pairs(s, b, k, r.begin(), r.end()); },
       tbb::simple_partitioner());
 }
 

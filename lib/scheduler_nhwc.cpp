@@ -1,7 +1,8 @@
-// Scheduling of layout::nhwc runs. The reduction tree is fixed by the plan: a (sample, group) is the merge, in
-// chunk order, of its row chunks' moments, each of which the kernel merges in block order. Two schedules compute
-// exactly that tree, so they give the same bits and the choice between them may depend on the arena:
-//  - units: a task owns (sample, run of nhwc_unit_groups groups): its chunks' moments in order, the stats, then the
+// Scheduling of layout::nhwc runs. The reduction tree is fixed by the plan: a (sample, group) is the merge,
+// in chunk order, of its row chunks' moments, each of which the kernel merges in block order. Two schedules
+// compute exactly that tree, so they give the same bits and the choice between them may depend on the arena:
+//  - units: a task owns (sample, run of nhwc_unit_groups groups): its chunks' moments in order, the stats,
+//  then the
 //    apply of its columns. Used on the calling thread and when there are enough units for the arena.
 //  - row split: tasks over (sample, chunk) write per-(chunk, group) partial moments into a stack array, a
 //    fixed-order merge per (sample, group), then a parallel apply over the same (sample, chunk) tasks (static
@@ -30,8 +31,12 @@ nhwc_kernels select_nhwc(const plan_state& s, const run_buffers& b) {
   return {s.kernels->nhwc_moments[d][r], s.kernels->nhwc_apply[d][r][w][a]};
 }
 
-const void* offset(const void* p, std::size_t bytes) { return p ? static_cast<const char*>(p) + bytes : nullptr; }
-void* offset(void* p, std::size_t bytes) { return p ? static_cast<char*>(p) + bytes : nullptr; }
+const void* offset(const void* p, std::size_t bytes) {
+  return p ? static_cast<const char*>(p) + bytes : nullptr;
+}
+void* offset(void* p, std::size_t bytes) {
+  return p ? static_cast<char*>(p) + bytes : nullptr;
+}
 
 // Rows [row0, row0 + rows) of sample n.
 struct row_range {
@@ -53,8 +58,8 @@ void moments_of(const plan_state& s, const run_buffers& b, const nhwc_kernels& k
 void apply_of(const plan_state& s, const run_buffers& b, const nhwc_kernels& k, row_range r, std::size_t g0,
               std::size_t g1, const slice_stats* st) {
   const std::size_t bytes = r.first_elem * s.elem_size;
-  k.apply(offset(b.x, bytes), offset(b.residual, bytes), offset(b.y, bytes), offset(b.sum, bytes), r.rows, g0, g1,
-          s.nhwc_geo, b.gamma, b.beta, st, s.stream_output);
+  k.apply(offset(b.x, bytes), offset(b.residual, bytes), offset(b.y, bytes), offset(b.sum, bytes), r.rows, g0,
+          g1, s.nhwc_geo, b.gamma, b.beta, st, s.stream_output);
 }
 
 slice_stats finish(const plan_state& s, const run_buffers& b, std::size_t pair, const moments& m) {
@@ -66,7 +71,8 @@ slice_stats finish(const plan_state& s, const run_buffers& b, std::size_t pair, 
 }
 
 // One (sample, unit) on the current thread.
-void run_unit(const plan_state& s, const run_buffers& b, const nhwc_kernels& k, std::size_t n, std::size_t u) {
+void run_unit(const plan_state& s, const run_buffers& b, const nhwc_kernels& k, std::size_t n,
+              std::size_t u) {
   const std::size_t g0 = u * s.nhwc_unit_groups, g1 = std::min(s.desc.num_groups, g0 + s.nhwc_unit_groups);
   moments total[kNhwcUnitGroups], part[kNhwcUnitGroups];
   slice_stats st[kNhwcUnitGroups];
@@ -119,7 +125,8 @@ void run_parallel(const plan_state& s, const run_buffers& b, const nhwc_kernels&
   tbb::parallel_for(
       tbb::blocked_range<std::size_t>(0, units, grain),
       [&](const tbb::blocked_range<std::size_t>& r) {
-        for (std::size_t u = r.begin(); u != r.end(); ++u) run_unit(s, b, k, u / s.nhwc_units, u % s.nhwc_units);
+        for (std::size_t u = r.begin(); u != r.end(); ++u)
+          run_unit(s, b, k, u / s.nhwc_units, u % s.nhwc_units);
       },
       tbb::simple_partitioner());
 }

@@ -1,7 +1,7 @@
 // Validation of problems and of run buffers. Everything is checked here, before any kernel writes a byte.
 #include <cmath>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -11,13 +11,21 @@
 namespace groupnorm::detail {
 namespace {
 
-[[noreturn]] void fail(const std::string& what) { throw invalid_argument("groupnorm: " + what); }
+[[noreturn]] void fail(const std::string& what) {
+  throw invalid_argument("groupnorm: " + what);
+}
 
-std::string num(std::size_t v) { return std::to_string(v); }
+std::string num(std::size_t v) {
+  return std::to_string(v);
+}
 
-bool mul_overflows(std::size_t a, std::size_t b, std::size_t& out) { return __builtin_mul_overflow(a, b, &out); }
+bool mul_overflows(std::size_t a, std::size_t b, std::size_t& out) {
+  return __builtin_mul_overflow(a, b, &out);
+}
 
-std::size_t storage_bytes(dtype d) { return d == dtype::f32 ? 4 : 2; }
+std::size_t storage_bytes(dtype d) {
+  return d == dtype::f32 ? 4 : 2;
+}
 
 constexpr std::size_t simd_width_for_plan = 16;  // lanes of the kernels' vf (kernels/simd.hpp)
 
@@ -125,7 +133,8 @@ void check_size(const char* name, const void* p, std::size_t got, std::size_t ex
   if (optional && got == 0 && p == nullptr) return;
   if (got != expected)
     fail(std::string(name) + " has " + num(got) + " elements, expected " + num(expected) + " (" + what + ")");
-  if (p == nullptr && expected != 0) fail(std::string(name) + " is null, expected " + num(expected) + " elements");
+  if (p == nullptr && expected != 0)
+    fail(std::string(name) + " is null, expected " + num(expected) + " elements");
 }
 
 }  // namespace
@@ -149,7 +158,8 @@ void validate_run(const plan_state& s, const run_buffers& b, const buffer_sizes&
 
   const region x = make_region("x", b.x, n.x, s.elem_size);
   const region y = make_region("y", b.y, n.y, s.elem_size);
-  const region inputs[] = {x, make_region("gamma", b.gamma, n.gamma, 4), make_region("beta", b.beta, n.beta, 4),
+  const region inputs[] = {x, make_region("gamma", b.gamma, n.gamma, 4),
+                           make_region("beta", b.beta, n.beta, 4),
                            make_region("residual", b.residual, n.residual, s.elem_size)};
   const region outputs[] = {y, make_region("sum", b.sum, n.sum, s.elem_size),
                             make_region("mean", b.mean, n.mean, 4), make_region("rstd", b.rstd, n.rstd, 4)};
@@ -163,7 +173,8 @@ void validate_run(const plan_state& s, const run_buffers& b, const buffer_sizes&
                                                     : ", expected disjoint buffers"));
     }
     for (const region& o2 : outputs)
-      if (&o2 < &o && overlaps(o, o2)) fail(std::string(o.name) + " overlaps " + o2.name + ", expected disjoint buffers");
+      if (&o2 < &o && overlaps(o, o2))
+        fail(std::string(o.name) + " overlaps " + o2.name + ", expected disjoint buffers");
   }
 }
 

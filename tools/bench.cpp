@@ -31,10 +31,14 @@ struct shape {
 };
 
 const std::vector<shape> default_suite = {
-    {"sd_unet_64x64_c320", 1, 320, 64, 64, 32},       {"sd_unet_32x32_c640", 1, 640, 32, 32, 32},
-    {"sd_unet_16x16_c1280", 1, 1280, 16, 16, 32},     {"sd_unet_8x8_c1280_b2", 2, 1280, 8, 8, 32},
-    {"sd_vae_256x256_c256", 1, 256, 256, 256, 32},    {"det_fpn_b2_c256_100x152", 2, 256, 100, 152, 32},
-    {"layernorm_g1_b1_c64_128x128", 1, 64, 128, 128, 1}, {"instnorm_gC_b4_c64_56x56", 4, 64, 56, 56, 64},
+    {"sd_unet_64x64_c320", 1, 320, 64, 64, 32},
+    {"sd_unet_32x32_c640", 1, 640, 32, 32, 32},
+    {"sd_unet_16x16_c1280", 1, 1280, 16, 16, 32},
+    {"sd_unet_8x8_c1280_b2", 2, 1280, 8, 8, 32},
+    {"sd_vae_256x256_c256", 1, 256, 256, 256, 32},
+    {"det_fpn_b2_c256_100x152", 2, 256, 100, 152, 32},
+    {"layernorm_g1_b1_c64_128x128", 1, 64, 128, 128, 1},
+    {"instnorm_gC_b4_c64_56x56", 4, 64, 56, 56, 64},
     {"tiny_b1_c32_8x8", 1, 32, 8, 8, 8},
 };
 
@@ -152,8 +156,8 @@ struct timing {
   double min_s;
 };
 
-// Interleaved sampling of two functions: each sample times `k` back-to-back calls, with k chosen so one sample
-// lasts >= 50 us (timer overhead stays negligible even for the tiny shape).
+// Interleaved sampling of two functions: each sample times `k` back-to-back calls, with k chosen so one
+// sample lasts >= 50 us (timer overhead stays negligible even for the tiny shape).
 template <class A, class B>
 std::pair<timing, timing> sample_pair(A&& fa, B&& fb, double seconds) {
   auto time_k = [](auto& f, int k) {
@@ -178,8 +182,8 @@ std::pair<timing, timing> sample_pair(A&& fa, B&& fb, double seconds) {
   return {summarize(a), summarize(b)};
 }
 
-// The floor: copy the same bytes in the same arena, split the same way a GroupNorm run is (on the calling thread
-// below the library's serial threshold, else a static partition over the arena).
+// The floor: copy the same bytes in the same arena, split the same way a GroupNorm run is (on the calling
+// thread below the library's serial threshold, else a static partition over the arena).
 void parallel_memcpy(tbb::task_arena& arena, void* dst, const void* src, std::size_t bytes) {
   constexpr std::size_t serial_bytes = 32 * 1024 * sizeof(float);
   constexpr std::size_t piece = 64 * 1024;
@@ -224,8 +228,8 @@ int bench_main(int argc, char** argv) {
   options o;
   if (!parse(argc, argv, o)) return 2;
   std::vector<row> rows;
-  std::printf("%-30s %10s %4s %11s %11s %8s %11s %7s\n", "shape", "elements", "thr", "median_us", "min_us", "GB/s",
-              "memcpy_us", "ratio");
+  std::printf("%-30s %10s %4s %11s %11s %8s %11s %7s\n", "shape", "elements", "thr", "median_us", "min_us",
+              "GB/s", "memcpy_us", "ratio");
   for (const shape& s : o.shapes) {
     problem p;
     p.batch = s.b;
@@ -276,13 +280,16 @@ int bench_main(int argc, char** argv) {
       for (std::size_t i = 0; i < n; ++i)
         max_err = std::max(max_err, std::abs(y[i] - ref_at(i)) / (1.0 + std::abs(ref_at(i))));
       if (!(max_err <= 1e-4)) {
-        std::fprintf(stderr, "groupnorm bench: %s at %d threads: output differs from the float64 reference "
-                     "(max relative error %g > 1e-4); not timing a wrong kernel\n", s.name.c_str(), t, max_err);
+        std::fprintf(stderr,
+                     "groupnorm bench: %s at %d threads: output differs from the float64 reference "
+                     "(max relative error %g > 1e-4); not timing a wrong kernel\n",
+                     s.name.c_str(), t, max_err);
         return 1;
       }
       auto gn = [&] {
         if (o.inplace) {
-          pl.run_inplace(scratch, gamma, beta, &arena);  // data drifts toward N(0,1) after the first call; same cost
+          pl.run_inplace(scratch, gamma, beta,
+                         &arena);  // data drifts toward N(0,1) after the first call; same cost
         } else {
           pl.run(x, y, gamma, beta, &arena);
         }
@@ -292,8 +299,8 @@ int bench_main(int argc, char** argv) {
       const auto [tg, tc] = sample_pair(gn, cp, o.seconds);
       row r{s, n, t, tg, tc, 2.0 * n * sizeof(float) / tg.median_s / 1e9, tg.median_s / tc.median_s, max_err};
       rows.push_back(r);
-      std::printf("%-30s %10zu %4d %11.2f %11.2f %8.1f %11.2f %7.3f\n", s.name.c_str(), n, t, tg.median_s * 1e6,
-                  tg.min_s * 1e6, r.gbps, tc.median_s * 1e6, r.ratio);
+      std::printf("%-30s %10zu %4d %11.2f %11.2f %8.1f %11.2f %7.3f\n", s.name.c_str(), n, t,
+                  tg.median_s * 1e6, tg.min_s * 1e6, r.gbps, tc.median_s * 1e6, r.ratio);
       std::fflush(stdout);
     }
   }
@@ -302,19 +309,21 @@ int bench_main(int argc, char** argv) {
     int count = 0;
     for (const row& r : rows)
       if (r.threads == t) log_sum += std::log(r.ratio), ++count;
-    if (count) std::printf("geomean ratio at %d thread%s: %.3f\n", t, t == 1 ? "" : "s", std::exp(log_sum / count));
+    if (count)
+      std::printf("geomean ratio at %d thread%s: %.3f\n", t, t == 1 ? "" : "s", std::exp(log_sum / count));
   }
   if (!o.json.empty()) {
     std::ofstream f(o.json);
     f << "[\n";
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const row& r = rows[i];
-      f << "  {\"shape\": \"" << r.s.name << "\", \"B\": " << r.s.b << ", \"C\": " << r.s.c << ", \"H\": " << r.s.h
-        << ", \"W\": " << r.s.w << ", \"G\": " << r.s.g << ", \"elements\": " << r.elements
-        << ", \"threads\": " << r.threads << ", \"median_us\": " << r.gn.median_s * 1e6
-        << ", \"min_us\": " << r.gn.min_s * 1e6 << ", \"gbps\": " << r.gbps
-        << ", \"memcpy_median_us\": " << r.copy.median_s * 1e6 << ", \"ratio\": " << r.ratio
-        << ", \"max_rel_err\": " << r.max_err << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
+      f << "  {\"shape\": \"" << r.s.name << "\", \"B\": " << r.s.b << ", \"C\": " << r.s.c
+        << ", \"H\": " << r.s.h << ", \"W\": " << r.s.w << ", \"G\": " << r.s.g
+        << ", \"elements\": " << r.elements << ", \"threads\": " << r.threads
+        << ", \"median_us\": " << r.gn.median_s * 1e6 << ", \"min_us\": " << r.gn.min_s * 1e6
+        << ", \"gbps\": " << r.gbps << ", \"memcpy_median_us\": " << r.copy.median_s * 1e6
+        << ", \"ratio\": " << r.ratio << ", \"max_rel_err\": " << r.max_err << "}"
+        << (i + 1 < rows.size() ? "," : "") << "\n";
     }
     f << "]\n";
     if (!f) {

@@ -1,4 +1,5 @@
-// Entry points of the tool's subcommands: argv[0] is the subcommand name. Each returns the process exit status.
+// Entry points of the tool's subcommands: argv[0] is the subcommand name. Each returns the process exit
+// status.
 #pragma once
 
 namespace groupnorm::tool {

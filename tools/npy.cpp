@@ -15,9 +15,12 @@ namespace {
 
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr std::size_t kMagicLen = 6;
-constexpr std::size_t kMaxHeaderLen = 1 << 20;  // NumPy itself refuses headers above 10000 characters by default
+constexpr std::size_t kMaxHeaderLen =
+    1 << 20;  // NumPy itself refuses headers above 10000 characters by default
 
-[[noreturn]] void fail(const std::string& name, const std::string& what) { throw error(name + ": " + what); }
+[[noreturn]] void fail(const std::string& name, const std::string& what) {
+  throw error(name + ": " + what);
+}
 
 // Printable form of a header excerpt for messages: one line, bounded length.
 std::string excerpt(std::string_view s) {
@@ -42,8 +45,8 @@ std::uint32_t load_le(const unsigned char* p, int bytes) {
   return v;
 }
 
-// The header dictionary: {'descr': <str>, 'fortran_order': <bool>, 'shape': <tuple of int>}, keys in any order,
-// Python-literal whitespace, an optional trailing comma.
+// The header dictionary: {'descr': <str>, 'fortran_order': <bool>, 'shape': <tuple of int>}, keys in any
+// order, Python-literal whitespace, an optional trailing comma.
 class dict_parser {
  public:
   dict_parser(std::string_view text, const std::string& name) : s_(text), name_(name) {}
@@ -61,7 +64,8 @@ class dict_parser {
       skip_ws();
       if (key == "descr") {
         if (have_descr) bad("key 'descr' appears twice");
-        if (peek() == '[') bad("structured dtype (a list descr) is not supported; expected '<f4', '<f2', '<u2' or '|V2'");
+        if (peek() == '[')
+          bad("structured dtype (a list descr) is not supported; expected '<f4', '<f2', '<u2' or '|V2'");
         descr = string_literal("a quoted string for 'descr'");
         have_descr = true;
       } else if (key == "fortran_order") {
@@ -85,7 +89,8 @@ class dict_parser {
     }
     ++pos_;  // '}'
     skip_ws();
-    if (pos_ != s_.size()) bad("unexpected text after the header dictionary: '" + excerpt(s_.substr(pos_)) + "'");
+    if (pos_ != s_.size())
+      bad("unexpected text after the header dictionary: '" + excerpt(s_.substr(pos_)) + "'");
     if (!have_descr) bad("the header has no 'descr' key");
     if (!have_fortran) bad("the header has no 'fortran_order' key");
     if (!have_shape) bad("the header has no 'shape' key");
@@ -147,7 +152,8 @@ class dict_parser {
     }
     ++pos_;
     // Python needs the comma of a 1-tuple: "(5)" is the int 5, not a shape.
-    if (out.size() == 1 && !trailing_comma) bad("'shape' (" + std::to_string(out[0]) + ") is not a tuple; a 1-tuple is written (n,)");
+    if (out.size() == 1 && !trailing_comma)
+      bad("'shape' (" + std::to_string(out[0]) + ") is not a tuple; a 1-tuple is written (n,)");
     return out;
   }
 
@@ -181,9 +187,15 @@ void load_into(std::vector<T>& v, std::size_t count, const unsigned char* src) {
 
 void allocate(array& a) {
   switch (a.info.type) {
-    case elem::f32: a.f32.resize(a.info.count); break;
-    case elem::f16: a.f16.resize(a.info.count); break;
-    case elem::bf16: a.bf16.resize(a.info.count); break;
+    case elem::f32:
+      a.f32.resize(a.info.count);
+      break;
+    case elem::f16:
+      a.f16.resize(a.info.count);
+      break;
+    case elem::bf16:
+      a.bf16.resize(a.info.count);
+      break;
   }
 }
 
@@ -224,20 +236,28 @@ void put_le(std::string& out, std::uint64_t v, int bytes) {
 
 const char* elem_name(elem e) noexcept {
   switch (e) {
-    case elem::f32: return "float32";
-    case elem::f16: return "float16";
-    case elem::bf16: return "bfloat16";
+    case elem::f32:
+      return "float32";
+    case elem::f16:
+      return "float16";
+    case elem::bf16:
+      return "bfloat16";
   }
   return "?";
 }
 
-std::size_t elem_size(elem e) noexcept { return e == elem::f32 ? 4 : 2; }
+std::size_t elem_size(elem e) noexcept {
+  return e == elem::f32 ? 4 : 2;
+}
 
 const char* default_descr(elem e) noexcept {
   switch (e) {
-    case elem::f32: return "<f4";
-    case elem::f16: return "<f2";
-    case elem::bf16: return "<u2";
+    case elem::f32:
+      return "<f4";
+    case elem::f16:
+      return "<f2";
+    case elem::bf16:
+      return "<u2";
   }
   return "?";
 }
@@ -258,7 +278,8 @@ header parse_header(std::string_view prefix, std::uint64_t file_size, const std:
   const std::size_t avail = std::min<std::uint64_t>(prefix.size(), file_size);
   if (avail < kMagicLen || std::memcmp(p, kMagic, kMagicLen) != 0) {
     if (avail < kMagicLen && std::string_view(kMagic, avail) == prefix.substr(0, avail))
-      fail(name, "truncated .npy file: " + std::to_string(file_size) + " bytes, shorter than the magic string");
+      fail(name,
+           "truncated .npy file: " + std::to_string(file_size) + " bytes, shorter than the magic string");
     fail(name, "not a .npy file (the first bytes are not \\x93NUMPY)");
   }
   if (avail < kMagicLen + 2) fail(name, "truncated .npy file: no format version");
@@ -281,28 +302,28 @@ header parse_header(std::string_view prefix, std::uint64_t file_size, const std:
                    std::to_string(kMaxHeaderLen));
   h.data_offset = pre + header_len;
   if (file_size < h.data_offset)
-    fail(name, "truncated .npy file: the header needs " + std::to_string(h.data_offset) + " bytes, the file has " +
-                   std::to_string(file_size));
+    fail(name, "truncated .npy file: the header needs " + std::to_string(h.data_offset) +
+                   " bytes, the file has " + std::to_string(file_size));
   if (avail < h.data_offset) {
     if (needed) return *needed = h.data_offset, h.data_offset = 0, h;
     fail(name, "truncated .npy file: the header is incomplete");
   }
   const std::string_view text = prefix.substr(pre, header_len);
   for (char c : text)
-    if (static_cast<unsigned char>(c) >= 0x80) fail(name, "bad .npy header: non-ASCII byte in a format 1.0/2.0 header");
+    if (static_cast<unsigned char>(c) >= 0x80)
+      fail(name, "bad .npy header: non-ASCII byte in a format 1.0/2.0 header");
 
   bool fortran = false;
   dict_parser(text, name).parse(h.descr, fortran, h.shape);
   h.type = elem_of_descr(h.descr, name);
-  if (fortran)
-    fail(name, "Fortran-ordered arrays are not supported; save np.ascontiguousarray(x) (C order)");
+  if (fortran) fail(name, "Fortran-ordered arrays are not supported; save np.ascontiguousarray(x) (C order)");
 
   h.count = 1;
   for (std::size_t d : h.shape)
     if (__builtin_mul_overflow(h.count, d, &h.count))
       fail(name, "shape " + shape_string(h.shape) + " has more elements than size_t can count");
-  if (__builtin_mul_overflow(static_cast<std::uint64_t>(h.count), static_cast<std::uint64_t>(elem_size(h.type)),
-                             &h.data_bytes))
+  if (__builtin_mul_overflow(static_cast<std::uint64_t>(h.count),
+                             static_cast<std::uint64_t>(elem_size(h.type)), &h.data_bytes))
     fail(name, "shape " + shape_string(h.shape) + " is too large");
   const std::uint64_t have = file_size - h.data_offset;
   if (have < h.data_bytes)
@@ -310,29 +331,41 @@ header parse_header(std::string_view prefix, std::uint64_t file_size, const std:
                    std::to_string(h.data_bytes) + " bytes of data, the file has " + std::to_string(have));
   if (have > h.data_bytes)
     fail(name, "the file has " + std::to_string(have) + " bytes of data, more than shape " +
-                   shape_string(h.shape) + " of " + h.descr + " needs (" + std::to_string(h.data_bytes) + ")");
+                   shape_string(h.shape) + " of " + h.descr + " needs (" + std::to_string(h.data_bytes) +
+                   ")");
   return h;
 }
 
 const void* array::data() const noexcept {
   switch (info.type) {
-    case elem::f32: return f32.data();
-    case elem::f16: return f16.data();
-    case elem::bf16: return bf16.data();
+    case elem::f32:
+      return f32.data();
+    case elem::f16:
+      return f16.data();
+    case elem::bf16:
+      return bf16.data();
   }
   return nullptr;
 }
 
-void* array::data() noexcept { return const_cast<void*>(static_cast<const array*>(this)->data()); }
+void* array::data() noexcept {
+  return const_cast<void*>(static_cast<const array*>(this)->data());
+}
 
 array parse(std::string_view bytes, const std::string& name) {
   array a;
   a.info = parse_header(bytes, bytes.size(), name);
   const auto* src = reinterpret_cast<const unsigned char*>(bytes.data()) + a.info.data_offset;
   switch (a.info.type) {
-    case elem::f32: load_into(a.f32, a.info.count, src); break;
-    case elem::f16: load_into(a.f16, a.info.count, src); break;
-    case elem::bf16: load_into(a.bf16, a.info.count, src); break;
+    case elem::f32:
+      load_into(a.f32, a.info.count, src);
+      break;
+    case elem::f16:
+      load_into(a.f16, a.info.count, src);
+      break;
+    case elem::bf16:
+      load_into(a.bf16, a.info.count, src);
+      break;
   }
   return a;
 }
@@ -375,8 +408,8 @@ array read_file(const std::string& path) {
 
 std::string make_header(std::string_view descr, const std::vector<std::size_t>& shape) {
   // Exactly what numpy.lib.format._write_array_header (NumPy 1.24) produces for a C-ordered array.
-  std::string dict = "{'descr': '" + std::string(descr) + "', 'fortran_order': False, 'shape': " +
-                     shape_string(shape) + ", }";
+  std::string dict = "{'descr': '" + std::string(descr) +
+                     "', 'fortran_order': False, 'shape': " + shape_string(shape) + ", }";
   if (!shape.empty()) {
     const std::size_t digits = std::to_string(shape[0]).size();
     if (digits < 21) dict.append(21 - digits, ' ');

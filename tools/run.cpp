@@ -1,6 +1,6 @@
-// `groupnorm run`: GroupNorm on NumPy .npy files. Reads x (and gamma, beta, residual), validates everything through
-// the library's plan before writing anything, normalizes in place in memory, and writes each output to a
-// temporary file in the output's directory that is renamed over the final name only when every output is
+// `groupnorm run`: GroupNorm on NumPy .npy files. Reads x (and gamma, beta, residual), validates everything
+// through the library's plan before writing anything, normalizes in place in memory, and writes each output
+// to a temporary file in the output's directory that is renamed over the final name only when every output is
 // complete — after an error no output file exists (and an existing one is left as it was).
 #include <algorithm>
 #include <cerrno>
@@ -60,7 +60,8 @@ constexpr const char* kUsage =
     "  --isa K           kernel family (default automatic; all families give identical bits)\n"
     "  --verbose         progress on stderr (automatic for inputs larger than 1 GB)\n"
     "\n"
-    "  Files: NumPy .npy, format 1.0 or 2.0, C order, little-endian. x (and residual) may be float32 ('<f4'),\n"
+    "  Files: NumPy .npy, format 1.0 or 2.0, C order, little-endian. x (and residual) may be float32 "
+    "('<f4'),\n"
     "  float16 ('<f2') or bfloat16 stored as its raw bits: '<u2' (np.save(f, x.view(np.uint16))) or '|V2'\n"
     "  (ml_dtypes.bfloat16); y has the dtype and descr of x. gamma and beta are float32 (float16 / bfloat16\n"
     "  files are widened exactly). Options also accept the form --name=value.\n"
@@ -76,7 +77,9 @@ struct failure {
   int status;
 };
 
-[[noreturn]] void usage_error(const std::string& what) { throw failure{what + " (see groupnorm run --help)", 2}; }
+[[noreturn]] void usage_error(const std::string& what) {
+  throw failure{what + " (see groupnorm run --help)", 2};
+}
 
 struct options {
   std::string x, out, gamma, beta, residual, sum, mean, rstd, stats;
@@ -95,7 +98,8 @@ std::size_t parse_count(const std::string& opt, const std::string& v) {
     usage_error(opt + " '" + v + "', expected a non-negative integer");
   errno = 0;
   const unsigned long long n = std::strtoull(v.c_str(), nullptr, 10);
-  if (errno == ERANGE || n > static_cast<unsigned long long>(SIZE_MAX)) usage_error(opt + " '" + v + "' is too large");
+  if (errno == ERANGE || n > static_cast<unsigned long long>(SIZE_MAX))
+    usage_error(opt + " '" + v + "' is too large");
   return static_cast<std::size_t>(n);
 }
 
@@ -155,16 +159,24 @@ options parse(int argc, char** argv) {
       o.threads = static_cast<int>(n);
     } else if (a == "--layout") {
       const std::string v = value();
-      if (v == "nchw") o.lay = layout::nchw;
-      else if (v == "nhwc") o.lay = layout::nhwc;
-      else usage_error("--layout '" + v + "', expected nchw or nhwc");
+      if (v == "nchw")
+        o.lay = layout::nchw;
+      else if (v == "nhwc")
+        o.lay = layout::nhwc;
+      else
+        usage_error("--layout '" + v + "', expected nchw or nhwc");
     } else if (a == "--activation") {
       const std::string v = value();
-      if (v == "none") o.act = activation::none;
-      else if (v == "relu") o.act = activation::relu;
-      else if (v == "silu") o.act = activation::silu;
-      else if (v == "gelu") o.act = activation::gelu;
-      else usage_error("--activation '" + v + "', expected none, relu, silu or gelu");
+      if (v == "none")
+        o.act = activation::none;
+      else if (v == "relu")
+        o.act = activation::relu;
+      else if (v == "silu")
+        o.act = activation::silu;
+      else if (v == "gelu")
+        o.act = activation::gelu;
+      else
+        usage_error("--activation '" + v + "', expected none, relu, silu or gelu");
     } else if (a == "--isa") {
       const std::string v = value();
       bool found = false;
@@ -194,9 +206,12 @@ float half_to_float(std::uint16_t h) {
   const bool neg = (h & 0x8000u) != 0;
   const unsigned exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
   float v;
-  if (exp == 0x1f) v = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
-  else if (exp == 0) v = std::ldexp(static_cast<float>(mant), -24);
-  else v = std::ldexp(static_cast<float>(mant | 0x400u), static_cast<int>(exp) - 25);
+  if (exp == 0x1f)
+    v = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  else if (exp == 0)
+    v = std::ldexp(static_cast<float>(mant), -24);
+  else
+    v = std::ldexp(static_cast<float>(mant | 0x400u), static_cast<int>(exp) - 25);
   return neg ? -v : v;
 }
 
@@ -215,7 +230,8 @@ std::vector<float> read_affine(const std::string& path, const char* what, std::s
                       std::to_string(channels) + ",) (the channels of x)",
                   2};
   switch (a.type()) {
-    case npy::elem::f32: return std::move(a.f32);
+    case npy::elem::f32:
+      return std::move(a.f32);
     case npy::elem::f16: {
       std::vector<float> v(a.count());
       for (std::size_t i = 0; i < v.size(); ++i) v[i] = half_to_float(a.f16[i].bits);
@@ -254,7 +270,8 @@ class pending_output {
     if (base.empty()) throw failure{path_ + ": the output name is a directory", 2};
     std::string tmpl = (dir == "/" ? "" : dir) + "/." + base + ".tmp-XXXXXX";
     const int fd = ::mkstemp(tmpl.data());
-    if (fd < 0) throw failure{path_ + ": cannot create a temporary file in '" + dir + "': " + std::strerror(errno), 2};
+    if (fd < 0)
+      throw failure{path_ + ": cannot create a temporary file in '" + dir + "': " + std::strerror(errno), 2};
     tmp_ = tmpl;
     const mode_t mask = ::umask(0);
     ::umask(mask);
@@ -284,7 +301,8 @@ class pending_output {
 
   void commit() {
     if (::rename(tmp_.c_str(), path_.c_str()) != 0)
-      throw failure{path_ + ": cannot rename the finished temporary file into place: " + std::strerror(errno), 1};
+      throw failure{path_ + ": cannot rename the finished temporary file into place: " + std::strerror(errno),
+                    1};
     tmp_.clear();
   }
 
@@ -295,9 +313,12 @@ class pending_output {
 
 template <class T>
 std::vector<T>& storage(npy::array& a) {
-  if constexpr (std::is_same_v<T, float>) return a.f32;
-  else if constexpr (std::is_same_v<T, f16>) return a.f16;
-  else return a.bf16;
+  if constexpr (std::is_same_v<T, float>)
+    return a.f32;
+  else if constexpr (std::is_same_v<T, f16>)
+    return a.f16;
+  else
+    return a.bf16;
 }
 
 int execute(const options& o) {
@@ -312,7 +333,8 @@ int execute(const options& o) {
   // x: read the header first so large inputs announce themselves before the long read.
   {
     struct stat st {};
-    if (::stat(o.x.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > kProgressBytes) progress = true;
+    if (::stat(o.x.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > kProgressBytes)
+      progress = true;
   }
   for (const std::string* out : {&o.out, &o.sum, &o.mean, &o.rstd, &o.stats}) {
     struct stat st {};
@@ -323,9 +345,10 @@ int execute(const options& o) {
   npy::array x = npy::read_file(o.x);
   const std::vector<std::size_t>& shape = x.shape();
   if (shape.size() < 2)
-    throw failure{o.x + ": x has shape " + npy::shape_string(shape) + ", expected rank >= 2 (" +
-                      (o.lay == layout::nchw ? "batch, channels, spatial..." : "batch, spatial..., channels") + ")",
-                  2};
+    throw failure{
+        o.x + ": x has shape " + npy::shape_string(shape) + ", expected rank >= 2 (" +
+            (o.lay == layout::nchw ? "batch, channels, spatial..." : "batch, spatial..., channels") + ")",
+        2};
   problem p;
   p.batch = shape[0];
   p.channels = o.lay == layout::nchw ? shape[1] : shape.back();
@@ -336,7 +359,9 @@ int execute(const options& o) {
   p.num_groups = o.groups;
   p.epsilon = o.eps;
   p.memory_layout = o.lay;
-  p.data_type = x.type() == npy::elem::f32 ? dtype::f32 : x.type() == npy::elem::f16 ? dtype::f16 : dtype::bf16;
+  p.data_type = x.type() == npy::elem::f32   ? dtype::f32
+                : x.type() == npy::elem::f16 ? dtype::f16
+                                             : dtype::bf16;
   p.fused_activation = o.act;
   p.residual = !o.residual.empty();
   p.kernel_isa = o.kernel;
@@ -391,9 +416,15 @@ int execute(const options& o) {
     pl.run(t, &arena);
   };
   switch (x.type()) {
-    case npy::elem::f32: run_typed(float{}); break;
-    case npy::elem::f16: run_typed(f16{}); break;
-    case npy::elem::bf16: run_typed(bf16{}); break;
+    case npy::elem::f32:
+      run_typed(float{});
+      break;
+    case npy::elem::f16:
+      run_typed(f16{});
+      break;
+    case npy::elem::bf16:
+      run_typed(bf16{});
+      break;
   }
 
   // Outputs: all temporaries first, then the renames, so an error leaves no new output behind.
@@ -405,7 +436,8 @@ int execute(const options& o) {
   };
   emit(o.out, npy::make_header(x.info.descr, shape), x.data(), static_cast<std::size_t>(x.info.data_bytes));
   if (!o.sum.empty())
-    emit(o.sum, npy::make_header(x.info.descr, shape), sum.data(), static_cast<std::size_t>(x.info.data_bytes));
+    emit(o.sum, npy::make_header(x.info.descr, shape), sum.data(),
+         static_cast<std::size_t>(x.info.data_bytes));
   const std::vector<std::size_t> stats_shape{p.batch, p.num_groups};
   const std::size_t stats_bytes = pairs * sizeof(float);
   if (!o.mean.empty()) emit(o.mean, npy::make_header("<f4", stats_shape), mean.data(), stats_bytes);

@@ -1,9 +1,9 @@
 /* groupnorm — deterministic Group Normalization for CPUs (C ABI).
  *
- * Conventions: every entry point returns a gn_status and never lets an exception escape; memory is owned by the
- * caller; on any error nothing is written (y, sum, mean, rstd, and x when in place are untouched) and
- * gn_last_error() describes the problem. y == x means in place; any other overlap of an output with an input is
- * an error. Results are bitwise identical for every num_threads. */
+ * Conventions: every entry point returns a gn_status and never lets an exception escape; memory is owned by
+ * the caller; on any error nothing is written (y, sum, mean, rstd, and x when in place are untouched) and
+ * gn_last_error() describes the problem. y == x means in place; any other overlap of an output with an input
+ * is an error. Results are bitwise identical for every num_threads. */
 #ifndef GROUPNORM_GROUPNORM_H
 #define GROUPNORM_GROUPNORM_H
 
@@ -13,15 +13,22 @@
 extern "C" {
 #endif
 
-typedef enum gn_status { GN_OK = 0, GN_INVALID_ARGUMENT = 1, GN_OUT_OF_MEMORY = 2, GN_INTERNAL_ERROR = 3 } gn_status;
+typedef enum gn_status {
+  GN_OK = 0,
+  GN_INVALID_ARGUMENT = 1,
+  GN_OUT_OF_MEMORY = 2,
+  GN_INTERNAL_ERROR = 3
+} gn_status;
 
-/* NCHW float32 GroupNorm. x and y hold batch * channels * spatial floats; gamma / beta hold `channels` floats or
- * are NULL (then 1 and 0). num_threads: 0 = all hardware threads, n > 0 = at most n (arenas are cached per count,
- * not rebuilt per call), n < 0 is an error. Never throws. */
+/* NCHW float32 GroupNorm. x and y hold batch * channels * spatial floats; gamma / beta hold `channels` floats
+ * or are NULL (then 1 and 0). num_threads: 0 = all hardware threads, n > 0 = at most n (arenas are cached per
+ * count, not rebuilt per call), n < 0 is an error. Never throws. */
 gn_status gn_group_norm_f32(const float* x, float* y, const float* gamma, const float* beta, size_t batch,
-                            size_t channels, size_t spatial, size_t num_groups, float epsilon, int num_threads);
+                            size_t channels, size_t spatial, size_t num_groups, float epsilon,
+                            int num_threads);
 
-/* Message of the last failed call on this thread ("" after a success); valid until the next call on this thread. */
+/* Message of the last failed call on this thread ("" after a success); valid until the next call on this
+ * thread. */
 const char* gn_last_error(void);
 
 typedef enum gn_layout { GN_LAYOUT_NCHW = 0, GN_LAYOUT_NHWC = 1 } gn_layout;
@@ -36,9 +43,9 @@ typedef enum gn_activation {
 /* Options of gn_group_norm_ex. Initialize with gn_options_init(), which sets struct_size; later versions only
  * append fields, and a smaller struct_size from an older caller is accepted. */
 typedef struct gn_options {
-  size_t struct_size;       /* sizeof(gn_options) as the caller compiled it */
-  gn_layout layout;         /* default GN_LAYOUT_NCHW */
-  gn_dtype dtype;           /* storage of x, y, residual, sum; default GN_DTYPE_F32 (16-bit types as uint16_t bits) */
+  size_t struct_size; /* sizeof(gn_options) as the caller compiled it */
+  gn_layout layout;   /* default GN_LAYOUT_NCHW */
+  gn_dtype dtype; /* storage of x, y, residual, sum; default GN_DTYPE_F32 (16-bit types as uint16_t bits) */
   gn_activation activation; /* applied after the affine; default none */
   const void* residual;     /* optional: normalize x + residual (same shape and dtype as x) */
   void* sum;                /* optional (needs residual): receives x + residual */

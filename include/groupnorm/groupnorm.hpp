@@ -1,9 +1,9 @@
 // groupnorm — deterministic Group Normalization for CPUs (C++ API).
 //
 // A `plan` validates a problem once and fixes its schedule; `plan::run` then executes it any number of times,
-// from any number of threads at once, inside a caller-supplied `tbb::task_arena` (or the caller's current arena).
-// A run never allocates on the heap and never creates threads. Output bits do not depend on the arena's thread
-// count, on scheduling, or on the SIMD path (see README "Determinism").
+// from any number of threads at once, inside a caller-supplied `tbb::task_arena` (or the caller's current
+// arena). A run never allocates on the heap and never creates threads. Output bits do not depend on the
+// arena's thread count, on scheduling, or on the SIMD path (see README "Determinism").
 #pragma once
 
 #include <cstddef>
@@ -18,12 +18,12 @@
 
 namespace groupnorm {
 
-// Memory layout of x / y. `nchw`: (batch, channels, spatial...) contiguous ("channels first", any spatial rank
-// flattened to `spatial`). `nhwc`: (batch, spatial..., channels) contiguous ("channels last").
+// Memory layout of x / y. `nchw`: (batch, channels, spatial...) contiguous ("channels first", any spatial
+// rank flattened to `spatial`). `nhwc`: (batch, spatial..., channels) contiguous ("channels last").
 enum class layout : int { nchw = 0, nhwc = 1 };
 
-// Storage type of x, y, residual and sum. gamma, beta, mean and rstd are always float; all arithmetic is fp32 with
-// statistics merged in double.
+// Storage type of x, y, residual and sum. gamma, beta, mean and rstd are always float; all arithmetic is fp32
+// with statistics merged in double.
 enum class dtype : int { f32 = 0, f16 = 1, bf16 = 2 };
 
 // Activation applied after the affine transform, fused into the same pass. gelu is the erf form.
@@ -47,7 +47,8 @@ class invalid_argument : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-// What to normalize. x has batch * channels * spatial elements; channels are split into num_groups equal groups.
+// What to normalize. x has batch * channels * spatial elements; channels are split into num_groups equal
+// groups.
 struct problem {
   std::size_t batch = 1;
   std::size_t channels = 0;
@@ -117,7 +118,8 @@ std::vector<float> group_normalization(std::span<const float> x, std::span<const
                                        std::size_t num_groups, float epsilon = 1e-5f,
                                        tbb::task_arena* arena = nullptr);
 
-// Name of a kernel family ("scalar", "avx2", "avx512", "automatic") and whether this CPU and build can run it.
+// Name of a kernel family ("scalar", "avx2", "avx512", "automatic") and whether this CPU and build can run
+// it.
 const char* to_string(isa k) noexcept;
 bool isa_supported(isa k) noexcept;
 

@@ -1,7 +1,7 @@
-// Storage conversions for f32 / f16 / bf16, vector (16 lanes) and scalar, bit-exact and identical on every ISA.
-// f16 uses round-to-nearest-even and quiets NaNs keeping their payload, exactly as F16C's VCVTPS2PH / VCVTPH2PS;
-// bf16 uses round-to-nearest-even in integer arithmetic (AVX512-BF16's VCVTNEPS2BF16 flushes denormals, so it
-// would break the same-bits-on-every-path guarantee and is deliberately not used).
+// Storage conversions for f32 / f16 / bf16, vector (16 lanes) and scalar, bit-exact and identical on every
+// ISA. f16 uses round-to-nearest-even and quiets NaNs keeping their payload, exactly as F16C's VCVTPS2PH /
+// VCVTPH2PS; bf16 uses round-to-nearest-even in integer arithmetic (AVX512-BF16's VCVTNEPS2BF16 flushes
+// denormals, so it would break the same-bits-on-every-path guarantee and is deliberately not used).
 #pragma once
 
 #include <cstdint>
@@ -44,7 +44,9 @@ inline vu16 f32_to_f16(vf f) noexcept {
   return __builtin_convertvector(out, vu16);
 }
 
-inline vf bf16_to_f32(vu16 h16) noexcept { return bitcast<vf>(__builtin_convertvector(h16, vu) << 16); }
+inline vf bf16_to_f32(vu16 h16) noexcept {
+  return bitcast<vf>(__builtin_convertvector(h16, vu) << 16);
+}
 
 inline vu16 f32_to_bf16(vf f) noexcept {
   const vu u = bitcast<vu>(f);

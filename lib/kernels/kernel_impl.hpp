@@ -33,8 +33,9 @@ struct source {
   }
 };
 
-// Lane layout of the moment accumulators: 32 lanes = two 16-lane vectors, element i of a block goes to lane i % 32.
-// Two independent vectors halve the add-latency chain; the lane count is fixed, never derived from the ISA.
+// Lane layout of the moment accumulators: 32 lanes = two 16-lane vectors, element i of a block goes to lane i
+// % 32. Two independent vectors halve the add-latency chain; the lane count is fixed, never derived from the
+// ISA.
 constexpr std::size_t kLanes = 2 * simd::kWidth;
 
 inline void add_to_lane(vf& a0, vf& a1, std::size_t lane, float v) noexcept {
@@ -44,8 +45,8 @@ inline void add_to_lane(vf& a0, vf& a1, std::size_t lane, float v) noexcept {
     a1[lane - simd::kWidth] += v;
 }
 
-// Two-pass moments in double of n elements given by at(i): the slow, exact path for blocks the float lanes cannot
-// represent. Plain sequential double arithmetic, so every ISA gives the same bits.
+// Two-pass moments in double of n elements given by at(i): the slow, exact path for blocks the float lanes
+// cannot represent. Plain sequential double arithmetic, so every ISA gives the same bits.
 template <class At>
 moments block_moments_double(std::size_t n, At&& at) noexcept {
   double sum = 0;
@@ -57,9 +58,9 @@ moments block_moments_double(std::size_t n, At&& at) noexcept {
 }
 
 // Moments of one block (n <= kBlockElems, n > 0), two passes over L1-resident data:
-// pass 1 finds the block mean relative to its first element (a shift that keeps float sums exact-ish even when
-// |mean| >> std); pass 2 accumulates deviations from that mean and corrects with their sum (the corrected
-// two-pass formula), giving two-pass accuracy from one memory read.
+// pass 1 finds the block mean relative to its first element (a shift that keeps float sums exact-ish even
+// when |mean| >> std); pass 2 accumulates deviations from that mean and corrects with their sum (the
+// corrected two-pass formula), giving two-pass accuracy from one memory read.
 template <class Src>
 moments block_moments(const Src& s, std::size_t n) noexcept {
   const float shift = s.at(0);
@@ -96,8 +97,8 @@ moments block_moments(const Src& s, std::size_t n) noexcept {
   const moments m{count, center + e * inv_count, m2 < 0.0 ? 0.0 : m2};  // clamps rounding, keeps a NaN
   if (std::isfinite(m.mean) && std::isfinite(m.m2)) [[likely]]
     return m;
-  // Finite data whose deviations overflow float squares (|x - mean| > ~1e19), or non-finite data: redo the block
-  // in double, which gives the reference's answer (NaN / Inf propagate as they would there).
+  // Finite data whose deviations overflow float squares (|x - mean| > ~1e19), or non-finite data: redo the
+  // block in double, which gives the reference's answer (NaN / Inf propagate as they would there).
   return block_moments_double(n, [&](std::size_t i) { return static_cast<double>(s.at(i)); });
 }
 
@@ -112,13 +113,14 @@ moments chunk_moments(const void* x, const void* residual, std::size_t n) noexce
   return total;
 }
 
-// y = (v - mean_hi) * scale + shift per channel, where mean_hi = float(mean) and shift absorbs the rest of the
-// mean. v - mean_hi is exact when v is near the mean (Sterbenz), so large offsets (mean 1e4, std 1) keep full
-// precision, which a folded y = v * scale + (beta - mean * scale) in float would not (its shift carries an
-// absolute error of ulp(mean * scale)).
+// y = (v - mean_hi) * scale + shift per channel, where mean_hi = float(mean) and shift absorbs the rest of
+// the mean. v - mean_hi is exact when v is near the mean (Sterbenz), so large offsets (mean 1e4, std 1) keep
+// full precision, which a folded y = v * scale + (beta - mean * scale) in float would not (its shift carries
+// an absolute error of ulp(mean * scale)).
 template <class T, bool Residual, bool WriteSum, activation A>
 void apply(const void* x, const void* residual, void* y, void* sum, std::size_t begin, std::size_t end,
-           std::size_t spatial, const float* gamma, const float* beta, slice_stats stats, bool stream) noexcept {
+           std::size_t spatial, const float* gamma, const float* beta, slice_stats stats,
+           bool stream) noexcept {
   const source<T, Residual> s{static_cast<const T*>(x), static_cast<const T*>(residual)};
   T* out = static_cast<T*>(y);
   T* sum_out = static_cast<T*>(sum);

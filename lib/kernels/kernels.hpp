@@ -1,7 +1,7 @@
 // Kernel interface: pure loops over one contiguous slice range, no knowledge of threads.
 // Every ISA family (scalar, avx2, avx512) is the same source (kernel_impl.hpp) compiled with different target
-// flags; all arithmetic is element-wise IEEE float on a fixed number of lanes with -ffp-contract=off, so every
-// family produces the same bits.
+// flags; all arithmetic is element-wise IEEE float on a fixed number of lanes with -ffp-contract=off, so
+// every family produces the same bits.
 #pragma once
 
 #include <cmath>
@@ -12,8 +12,8 @@
 namespace groupnorm::detail {
 
 // Moments are computed per block of kBlockElems elements (two passes while the block sits in L1), blocks are
-// merged in index order into chunks of chunk_elems (plan-chosen, a multiple of kBlockElems), chunks are merged in
-// index order into the slice. Nothing here depends on the thread count.
+// merged in index order into chunks of chunk_elems (plan-chosen, a multiple of kBlockElems), chunks are
+// merged in index order into the slice. Nothing here depends on the thread count.
 inline constexpr std::size_t kBlockElems = 4096;
 
 struct moments {
@@ -33,8 +33,8 @@ static inline void merge_into(moments& a, const moments& b) noexcept {
   }
   const double n = a.count + b.count;
   if (!std::isfinite(a.mean) || !std::isfinite(b.mean)) [[unlikely]] {
-    // Inf / NaN data: the mean of a sum with an infinite term is that infinity (NaN for +Inf with -Inf), as in the
-    // reference; Chan's delta form would give Inf - Inf = NaN whenever the infinite part comes first.
+    // Inf / NaN data: the mean of a sum with an infinite term is that infinity (NaN for +Inf with -Inf), as
+    // in the reference; Chan's delta form would give Inf - Inf = NaN whenever the infinite part comes first.
     a.mean += b.mean;
     a.m2 += b.m2;
     a.count = n;
@@ -57,7 +57,8 @@ using chunk_moments_fn = moments (*)(const void* x, const void* residual, std::s
 
 // NCHW apply over slice elements [begin, end): channel c of the slice owns [c * spatial, (c + 1) * spatial).
 // x, residual, y, sum point at the slice start; gamma / beta at the slice's first channel (or null).
-// stream: write y with non-temporal stores (for outputs too large to stay in cache; same values, fewer reads).
+// stream: write y with non-temporal stores (for outputs too large to stay in cache; same values, fewer
+// reads).
 using apply_fn = void (*)(const void* x, const void* residual, void* y, void* sum, std::size_t begin,
                           std::size_t end, std::size_t spatial, const float* gamma, const float* beta,
                           slice_stats stats, bool stream);
@@ -65,19 +66,20 @@ using apply_fn = void (*)(const void* x, const void* residual, void* y, void* su
 constexpr int kDtypes = 3;
 constexpr int kActivations = 4;
 
-// NHWC (channels last): a sample is `spatial` rows of `channels` contiguous elements. Kernels vectorize across the
-// channels of a row range: per-lane (channel) float accumulators over a block of `block_rows` rows, reduced to
-// their group in channel order in double, block moments merged in row order (see lib/kernels/nhwc_impl.hpp).
-// kNhwcTile bounds the lane arrays a kernel keeps on its stack: wider rows are processed in channel sub-tiles of
-// whole groups (or, when one group is wider, in parts of one group merged in channel order).
+// NHWC (channels last): a sample is `spatial` rows of `channels` contiguous elements. Kernels vectorize
+// across the channels of a row range: per-lane (channel) float accumulators over a block of `block_rows`
+// rows, reduced to their group in channel order in double, block moments merged in row order (see
+// lib/kernels/nhwc_impl.hpp). kNhwcTile bounds the lane arrays a kernel keeps on its stack: wider rows are
+// processed in channel sub-tiles of whole groups (or, when one group is wider, in parts of one group merged
+// in channel order).
 inline constexpr std::size_t kNhwcTile = 2048;
 
 struct nhwc_geometry {
   std::size_t channels;    // C: the row stride
   std::size_t cpg;         // channels per group
   std::size_t block_rows;  // rows per moments block (fixed by the shape)
-  std::size_t lanes;       // > 0: whole rows packed into "virtual rows" of `lanes` (= lcm(C, 16)) lanes, lane l
-                           // holding channel l % C (small C not a multiple of 16); 0: one lane per channel
+  std::size_t lanes;  // > 0: whole rows packed into "virtual rows" of `lanes` (= lcm(C, 16)) lanes, lane l
+                      // holding channel l % C (small C not a multiple of 16); 0: one lane per channel
 };
 
 // NHWC moments of groups [g0, g1) over `rows` rows starting at x (row 0, channel 0 of the row range).
@@ -93,8 +95,8 @@ using nhwc_apply_fn = void (*)(const void* x, const void* residual, void* y, voi
 
 struct kernel_table {
   isa family;
-  chunk_moments_fn chunk_moments[kDtypes][2];  // [dtype][has residual]
-  apply_fn apply[kDtypes][2][2][kActivations];  // [dtype][residual][write sum][activation]
+  chunk_moments_fn chunk_moments[kDtypes][2];             // [dtype][has residual]
+  apply_fn apply[kDtypes][2][2][kActivations];            // [dtype][residual][write sum][activation]
   nhwc_moments_fn nhwc_moments[kDtypes][2];               // [dtype][has residual]
   nhwc_apply_fn nhwc_apply[kDtypes][2][2][kActivations];  // [dtype][residual][write sum][activation]
 };

@@ -1,15 +1,17 @@
-// NHWC (channels-last) kernels. Included at the end of kernel_impl.hpp, so they are compiled once per ISA family
-// with that family's flags and have internal linkage, exactly like the NCHW kernels.
+// NHWC (channels-last) kernels. Included at the end of kernel_impl.hpp, so they are compiled once per ISA
+// family with that family's flags and have internal linkage, exactly like the NCHW kernels.
 //
-// A sample is `spatial` rows of C contiguous channels; a group is a strided set of columns. Nothing is transposed:
-// kernels vectorize across the channels of a row. Each float lane belongs to one channel for the whole call (a
-// fixed lane assignment that depends on the shape only), so per-lane sums are the same element-wise IEEE
-// operations on every ISA. Lanes are reduced to their group in a fixed (rep, channel) order in double.
+// A sample is `spatial` rows of C contiguous channels; a group is a strided set of columns. Nothing is
+// transposed: kernels vectorize across the channels of a row. Each float lane belongs to one channel for the
+// whole call (a fixed lane assignment that depends on the shape only), so per-lane sums are the same
+// element-wise IEEE operations on every ISA. Lanes are reduced to their group in a fixed (rep, channel) order
+// in double.
 //
 // Moments of one block of `block_rows` rows and one group use the same corrected two-pass scheme as the NCHW
-// block_moments: pass 1 sums (x - shift) with shift = the group's first element in the block's first row, which
-// gives a center close to the block mean; pass 2 sums d = x - center and d * d; the block's group moments are
-// {n, center + E / n, Q - E^2 / n}. Blocks are merged into the group with Chan's formula in row order.
+// block_moments: pass 1 sums (x - shift) with shift = the group's first element in the block's first row,
+// which gives a center close to the block mean; pass 2 sums d = x - center and d * d; the block's group
+// moments are {n, center + E / n, Q - E^2 / n}. Blocks are merged into the group with Chan's formula in row
+// order.
 #pragma once
 
 #include <algorithm>
@@ -22,12 +24,12 @@ namespace {
 // Lane layout of one call's channel sub-tile [a, b): `reps` copies of the `width` channels, lane
 // rep * width + (c - a) holding channel c. Rows of the sub-tile are read with `stride` elements between them.
 struct nhwc_tile {
-  std::size_t a, b;     // channel range
-  std::size_t width;    // b - a
-  std::size_t lanes;    // reps * width: lanes per (virtual) row
-  std::size_t reps;     // > 1 only for packed rows
-  std::size_t stride;   // elements between consecutive (virtual) rows
-  bool packed;          // whole rows packed contiguously into virtual rows of `lanes` elements
+  std::size_t a, b;    // channel range
+  std::size_t width;   // b - a
+  std::size_t lanes;   // reps * width: lanes per (virtual) row
+  std::size_t reps;    // > 1 only for packed rows
+  std::size_t stride;  // elements between consecutive (virtual) rows
+  bool packed;         // whole rows packed contiguously into virtual rows of `lanes` elements
 };
 
 // Calls f(tile) for the sub-tiles covering groups [g0, g1): all of them when they fit in kNhwcTile channels,
@@ -53,7 +55,8 @@ void nhwc_for_each_tile(const nhwc_geometry& geo, std::size_t g0, std::size_t g1
     for (std::size_t a = c0; a < c1; a += step) f(make(a, std::min(c1, a + step)));
   } else {
     for (std::size_t g = g0; g < g1; ++g)
-      for (std::size_t a = g * cpg; a < (g + 1) * cpg; a += kNhwcTile) f(make(a, std::min((g + 1) * cpg, a + kNhwcTile)));
+      for (std::size_t a = g * cpg; a < (g + 1) * cpg; a += kNhwcTile)
+        f(make(a, std::min((g + 1) * cpg, a + kNhwcTile)));
   }
 }
 
@@ -72,16 +75,17 @@ struct nhwc_source {
   }
 };
 
-// Pass 1 over the (virtual) rows of a block: acc[l] += v[l] - off[l]. `rows` full rows of t.lanes lanes start at
-// `base`; `rem` (< t.lanes, packed only) trailing elements go to lanes [0, rem). Strips of up to 4 vectors keep
-// their accumulators in registers across rows; every lane still adds its rows in row order, so the bits are
-// those of the plain row loop whatever the strip width (and the strips are the same on every ISA anyway).
+// Pass 1 over the (virtual) rows of a block: acc[l] += v[l] - off[l]. `rows` full rows of t.lanes lanes start
+// at `base`; `rem` (< t.lanes, packed only) trailing elements go to lanes [0, rem). Strips of up to 4 vectors
+// keep their accumulators in registers across rows; every lane still adds its rows in row order, so the bits
+// are those of the plain row loop whatever the strip width (and the strips are the same on every ISA anyway).
 template <std::size_t V, class Src>
-inline void nhwc_sum_strip(const Src& s, std::size_t at, std::size_t rows, std::size_t stride, const float* off,
-                           float* acc) noexcept {
+inline void nhwc_sum_strip(const Src& s, std::size_t at, std::size_t rows, std::size_t stride,
+                           const float* off, float* acc) noexcept {
   vf a[V], o[V];
 #pragma GCC unroll 4
-  for (std::size_t v = 0; v < V; ++v) a[v] = simd::load(acc + v * simd::kWidth), o[v] = simd::load(off + v * simd::kWidth);
+  for (std::size_t v = 0; v < V; ++v)
+    a[v] = simd::load(acc + v * simd::kWidth), o[v] = simd::load(off + v * simd::kWidth);
   for (std::size_t r = 0; r < rows; ++r) {
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < V; ++v) a[v] += s.vec(at + r * stride + v * simd::kWidth) - o[v];
@@ -92,8 +96,8 @@ inline void nhwc_sum_strip(const Src& s, std::size_t at, std::size_t rows, std::
 
 // Pass 2: d = v - center[l]; e[l] += d; q[l] += d * d, same strip structure.
 template <std::size_t V, class Src>
-inline void nhwc_dev_strip(const Src& s, std::size_t at, std::size_t rows, std::size_t stride, const float* center,
-                           float* e, float* q) noexcept {
+inline void nhwc_dev_strip(const Src& s, std::size_t at, std::size_t rows, std::size_t stride,
+                           const float* center, float* e, float* q) noexcept {
   vf ea[V], qa[V], c[V];
 #pragma GCC unroll 4
   for (std::size_t v = 0; v < V; ++v) {
@@ -165,7 +169,8 @@ inline double nhwc_lane_sum(const float* acc, const nhwc_tile& t, std::size_t lo
 }
 
 inline void nhwc_fill(float* lanes, const nhwc_tile& t, std::size_t lo, std::size_t hi, float v) noexcept {
-  for (std::size_t p = 0; p < t.reps; ++p) std::fill(lanes + p * t.width + (lo - t.a), lanes + p * t.width + (hi - t.a), v);
+  for (std::size_t p = 0; p < t.reps; ++p)
+    std::fill(lanes + p * t.width + (lo - t.a), lanes + p * t.width + (hi - t.a), v);
 }
 
 template <class T, bool Residual>
@@ -256,8 +261,8 @@ void nhwc_apply(const void* xv, const void* rv, void* yv, void* sumv, std::size_
       if constexpr (WriteSum) storage<T>::store1(sum_out + i, v[0]);
       storage<T>::store1(out + i, activate<A>((v - m) * sc + sh)[0]);
     };
-    // Non-temporal stores only when every vector store of the tile is 64-byte aligned (float rows whose stride is
-    // a whole number of lines), so no line is written partly streamed and partly cached.
+    // Non-temporal stores only when every vector store of the tile is 64-byte aligned (float rows whose
+    // stride is a whole number of lines), so no line is written partly streamed and partly cached.
     bool nt = false;
     if constexpr (std::is_same_v<T, float>)
       nt = stream && vecs > 0 && (t.stride * sizeof(T)) % 64 == 0 &&
@@ -268,7 +273,8 @@ void nhwc_apply(const void* xv, const void* rv, void* yv, void* sumv, std::size_
         const std::size_t l = v * simd::kWidth, i = row + l;
         const vf x = s.vec(i);
         if constexpr (WriteSum) storage<T>::store(sum_out + i, x);
-        const vf y = activate<A>((x - simd::load(lane_m + l)) * simd::load(lane_s + l) + simd::load(lane_b + l));
+        const vf y =
+            activate<A>((x - simd::load(lane_m + l)) * simd::load(lane_s + l) + simd::load(lane_b + l));
         if constexpr (std::is_same_v<T, float>) {
           if (nt) {
             simd::stream(out + i, y);

@@ -1,8 +1,8 @@
-// Fixed-width vector types (GCC/Clang vector extensions). A `vf` always has 16 float lanes; the compiler maps it to
-// one zmm (AVX-512), two ymm (AVX2) or four xmm / scalar code, but the element-wise results are the same on all.
-// Included only from kernel translation units. Everything is in an anonymous namespace: each ISA translation unit
-// gets its own copy compiled with its own target flags, so the linker can never merge an AVX-512 body into the
-// scalar path (an ODR trap of per-file target flags).
+// Fixed-width vector types (GCC/Clang vector extensions). A `vf` always has 16 float lanes; the compiler maps
+// it to one zmm (AVX-512), two ymm (AVX2) or four xmm / scalar code, but the element-wise results are the
+// same on all. Included only from kernel translation units. Everything is in an anonymous namespace: each ISA
+// translation unit gets its own copy compiled with its own target flags, so the linker can never merge an
+// AVX-512 body into the scalar path (an ODR trap of per-file target flags).
 #pragma once
 
 #include <cstdint>
@@ -30,26 +30,39 @@ inline To bitcast(From v) noexcept {
   return out;
 }
 
-inline vf splat(float v) noexcept { return vf{} + v; }
-inline vu splatu(std::uint32_t v) noexcept { return vu{} + v; }
+inline vf splat(float v) noexcept {
+  return vf{} + v;
+}
+inline vu splatu(std::uint32_t v) noexcept {
+  return vu{} + v;
+}
 
 inline vf load(const float* p) noexcept {
   vf v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store(float* p, vf v) noexcept { std::memcpy(p, &v, sizeof v); }
+inline void store(float* p, vf v) noexcept {
+  std::memcpy(p, &v, sizeof v);
+}
 
-// Lane masks and blends in integer arithmetic only: GCC 12 scalarizes vector comparisons and ?: on 16-lane vectors
-// when the target's registers are narrower (SSE2, AVX2), with a branch per lane. For a and c in [0, 2^31):
-// all-ones where a < c (mask_less) or a > c (mask_greater), else 0.
-inline vu mask_less(vu a, std::uint32_t c) noexcept { return bitcast<vu>(bitcast<vi>(a - splatu(c)) >> 31); }
-inline vu mask_greater(vu a, std::uint32_t c) noexcept { return bitcast<vu>(bitcast<vi>(splatu(c) - a) >> 31); }
+// Lane masks and blends in integer arithmetic only: GCC 12 scalarizes vector comparisons and ?: on 16-lane
+// vectors when the target's registers are narrower (SSE2, AVX2), with a branch per lane. For a and c in [0,
+// 2^31): all-ones where a < c (mask_less) or a > c (mask_greater), else 0.
+inline vu mask_less(vu a, std::uint32_t c) noexcept {
+  return bitcast<vu>(bitcast<vi>(a - splatu(c)) >> 31);
+}
+inline vu mask_greater(vu a, std::uint32_t c) noexcept {
+  return bitcast<vu>(bitcast<vi>(splatu(c) - a) >> 31);
+}
 // a where m is set, b elsewhere.
-inline vu blend(vu m, vu a, vu b) noexcept { return b ^ ((a ^ b) & m); }
+inline vu blend(vu m, vu a, vu b) noexcept {
+  return b ^ ((a ^ b) & m);
+}
 
-// Non-temporal store of 16 floats to a 64-byte aligned address (plain store where the ISA has none). The value
-// stored is the same; only the cache policy differs. Callers issue stream_fence() before other threads read.
+// Non-temporal store of 16 floats to a 64-byte aligned address (plain store where the ISA has none). The
+// value stored is the same; only the cache policy differs. Callers issue stream_fence() before other threads
+// read.
 inline void stream(float* p, vf v) noexcept {
 #if defined(__AVX512F__)
   _mm512_stream_ps(p, bitcast<__m512>(v));
@@ -77,10 +90,13 @@ inline vu16 load16(const std::uint16_t* p) noexcept {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store16(std::uint16_t* p, vu16 v) noexcept { std::memcpy(p, &v, sizeof v); }
+inline void store16(std::uint16_t* p, vu16 v) noexcept {
+  std::memcpy(p, &v, sizeof v);
+}
 
-// Horizontal sum in a fixed tree (lane j += lane j + w for w = 8, 4, 2, 1), the same on every ISA. Written with
-// whole-vector shuffles so it costs four dependent adds, not fifteen; lanes above w are don't-care after step w.
+// Horizontal sum in a fixed tree (lane j += lane j + w for w = 8, 4, 2, 1), the same on every ISA. Written
+// with whole-vector shuffles so it costs four dependent adds, not fifteen; lanes above w are don't-care after
+// step w.
 inline float reduce(vf v) noexcept {
   v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
   v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7);

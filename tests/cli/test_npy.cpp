@@ -1,4 +1,5 @@
-// Unit tests of the strict .npy reader / writer (tools/npy.hpp) against files NumPy wrote (tests/cli/fixtures).
+// Unit tests of the strict .npy reader / writer (tools/npy.hpp) against files NumPy wrote
+// (tests/cli/fixtures).
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -15,7 +16,9 @@ namespace npy = groupnorm::tool::npy;
 
 namespace {
 
-std::string fixture(const std::string& name) { return std::string(GROUPNORM_CLI_FIXTURES) + "/" + name; }
+std::string fixture(const std::string& name) {
+  return std::string(GROUPNORM_CLI_FIXTURES) + "/" + name;
+}
 
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -59,7 +62,9 @@ std::string with_header(const std::string& dict, const std::string& data, int ma
   return out + h + data;
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -101,8 +106,9 @@ TEST_CASE("npy: float16 and the two bfloat16 encodings") {
 }
 
 TEST_CASE("npy: the writer reproduces NumPy's files byte for byte") {
-  for (const char* name : {"x_f32.npy", "gamma.npy", "x_f16.npy", "x_bf16_u2.npy", "x_bf16_v2.npy", "x_rank2.npy",
-                           "x_rank5.npy", "x_empty_batch.npy", "bad_rank1.npy", "bad_scalar.npy", "residual.npy"}) {
+  for (const char* name :
+       {"x_f32.npy", "gamma.npy", "x_f16.npy", "x_bf16_u2.npy", "x_bf16_v2.npy", "x_rank2.npy", "x_rank5.npy",
+        "x_empty_batch.npy", "bad_rank1.npy", "bad_scalar.npy", "residual.npy"}) {
     CAPTURE(name);
     const std::string bytes = slurp(fixture(name));
     const npy::array a = npy::read_file(fixture(name));
@@ -164,8 +170,10 @@ TEST_CASE("npy: header dictionary syntax") {
   const std::string four(4, '\0');
   // Accepted: any key order, double quotes, extra whitespace, no trailing comma, the 1-tuple comma.
   CHECK(parse_error(with_header("{'shape': (1,), 'fortran_order': False, 'descr': '<f4'}", four)).empty());
-  CHECK(parse_error(with_header("{ \"descr\" : \"<f4\" ,'fortran_order':False,'shape':( 1 , ) , }", four)).empty());
-  CHECK(parse_error(with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), }", four, 2)).empty());
+  CHECK(parse_error(with_header("{ \"descr\" : \"<f4\" ,'fortran_order':False,'shape':( 1 , ) , }", four))
+            .empty());
+  CHECK(parse_error(with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), }", four, 2))
+            .empty());
   CHECK(parse_error(with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 5), }", "")).empty());
 
   // Rejected, each with a precise message.
@@ -180,11 +188,12 @@ TEST_CASE("npy: header dictionary syntax") {
   CHECK(contains(parse_error(with_header("{'descr': '<f4', 'shape': (1,), }", four)), "no 'fortran_order'"));
   CHECK(contains(parse_error(with_header("{'fortran_order': False, 'shape': (1,), }", four)), "no 'descr'"));
   CHECK(contains(parse_error(with_header("{'descr': '<f4', 'fortran_order': False, }", four)), "no 'shape'"));
-  CHECK(contains(parse_error(with_header("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}",
-                                         four)),
+  CHECK(contains(parse_error(with_header(
+                     "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}", four)),
                  "'descr' appears twice"));
-  CHECK(contains(parse_error(with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), } x", four)),
-                 "unexpected text after"));
+  CHECK(
+      contains(parse_error(with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), } x", four)),
+               "unexpected text after"));
   CHECK(contains(parse_error(with_header("{'descr': '<f4' 'fortran_order': False, 'shape': (1,)}", four)),
                  "expected ',' or '}'"));
   CHECK(contains(parse_error(with_header("{'descr': '<f4, 'fortran_order': False, 'shape': (1,)}", four)),
@@ -192,8 +201,8 @@ TEST_CASE("npy: header dictionary syntax") {
   CHECK(contains(parse_error(with_header("['descr']", four)), "to start with '{'"));
   CHECK(contains(parse_error(with_header("{'descr': 'f4', 'fortran_order': False, 'shape': (1,), }", four)),
                  "no explicit byte order"));
-  CHECK(contains(parse_error(with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (18446744073709551616,)}",
-                                         four)),
+  CHECK(contains(parse_error(with_header(
+                     "{'descr': '<f4', 'fortran_order': False, 'shape': (18446744073709551616,)}", four)),
                  "overflows size_t"));
   CHECK(contains(parse_error(with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, "
                                          "4294967296, 4294967296)}",
@@ -239,5 +248,5 @@ TEST_CASE("npy: npz archive layout") {
   CHECK(z.find("mean.npy") != std::string::npos);
   CHECK(z.find("rstd.npy") != std::string::npos);
   CHECK(z.substr(z.size() - 22, 4) == std::string("PK\x05\x06", 4));  // end of central directory
-  CHECK(static_cast<unsigned char>(z[z.size() - 22 + 10]) == 2);        // two entries
+  CHECK(static_cast<unsigned char>(z[z.size() - 22 + 10]) == 2);      // two entries
 }

@@ -35,8 +35,8 @@ std::string slurp(const fs::path& path) {
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
-void save(const fs::path& path, const std::string& descr, const std::vector<std::size_t>& shape, const void* data,
-          std::size_t bytes) {
+void save(const fs::path& path, const std::string& descr, const std::vector<std::size_t>& shape,
+          const void* data, std::size_t bytes) {
   std::ofstream f(path, std::ios::binary);
   const std::string s = npy::serialize(descr, shape, data, bytes);
   f.write(s.data(), static_cast<std::streamsize>(s.size()));
@@ -130,7 +130,8 @@ TEST_CASE("run: float32 matches the float64 reference, small and split-slice sha
     const std::vector<double> ref =
         groupnorm::reference::group_norm(x.data(), sc.shape[0], c, spatial, sc.groups, 1e-5, gamma, beta);
     double worst = 0;
-    for (std::size_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(static_cast<double>(y.f32[i]) - ref[i]));
+    for (std::size_t i = 0; i < n; ++i)
+      worst = std::max(worst, std::abs(static_cast<double>(y.f32[i]) - ref[i]));
     CHECK(worst < 2e-5);
   }
 }
@@ -142,8 +143,8 @@ TEST_CASE("run: output bits do not depend on --threads") {
   std::string first;
   for (const char* t : {"1", "2", "3", "8"}) {
     CAPTURE(t);
-    REQUIRE(run({"--x", (d / "x.npy").string(), "--groups", "2", "--threads", t, "--out", (d / "y.npy").string()}) ==
-            0);
+    REQUIRE(run({"--x", (d / "x.npy").string(), "--groups", "2", "--threads", t, "--out",
+                 (d / "y.npy").string()}) == 0);
     const std::string bytes = slurp(d / "y.npy");
     if (first.empty()) first = bytes;
     CHECK(bytes == first);
@@ -194,9 +195,10 @@ TEST_CASE("run: residual, sum, relu and saved statistics") {
   const std::vector<float> r = random_vector(n, -1.0f, 0.5f, 22);
   save_f32(d / "x.npy", shape, x);
   save_f32(d / "r.npy", shape, r);
-  REQUIRE(run({"--x", (d / "x.npy").string(), "--residual", (d / "r.npy").string(), "--sum", (d / "s.npy").string(),
-               "--activation", "relu", "--groups", "3", "--mean", (d / "m.npy").string(), "--rstd",
-               (d / "rs.npy").string(), "--stats", (d / "st.npz").string(), "--out", (d / "y.npy").string()}) == 0);
+  REQUIRE(run({"--x", (d / "x.npy").string(), "--residual", (d / "r.npy").string(), "--sum",
+               (d / "s.npy").string(), "--activation", "relu", "--groups", "3", "--mean",
+               (d / "m.npy").string(), "--rstd", (d / "rs.npy").string(), "--stats", (d / "st.npz").string(),
+               "--out", (d / "y.npy").string()}) == 0);
   std::vector<float> xr(n);
   for (std::size_t i = 0; i < n; ++i) xr[i] = x[i] + r[i];
   std::vector<groupnorm::reference::stats> st;

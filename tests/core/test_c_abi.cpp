@@ -1,5 +1,5 @@
-// The C ABI (groupnorm.h): status codes, gn_last_error text and its thread-locality, bitwise agreement with the
-// C++ API at every num_threads, gn_group_norm_ex with and without options, and nothing written on error.
+// The C ABI (groupnorm.h): status codes, gn_last_error text and its thread-locality, bitwise agreement with
+// the C++ API at every num_threads, gn_group_norm_ex with and without options, and nothing written on error.
 #include <cstddef>
 #include <cstring>
 #include <limits>
@@ -27,14 +27,19 @@ bool all_sentinel(const std::vector<float>& v) {
   return same_bits(v, s);
 }
 
-std::string last_error() { return gn_last_error(); }
+std::string last_error() {
+  return gn_last_error();
+}
 
-bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
 
 }  // namespace
 
 TEST_CASE("C gn_group_norm_f32 returns GN_OK and the C++ API's bits at num_threads 0 1 2 7") {
-  for (const shape& s : {shape{2, 6, 7, 3}, shape{1, 32, 64, 8}, shape{2, 64, 33 * 31, 8}, shape{1, 4, 40000, 1}}) {
+  for (const shape& s :
+       {shape{2, 6, 7, 3}, shape{1, 32, 64, 8}, shape{2, 64, 33 * 31, 8}, shape{1, 4, 40000, 1}}) {
     CAPTURE(s.name());
     const std::vector<float> x = normal(s.elements(), 1);
     const std::vector<float> gamma = uniform(s.channels, 2, 0.5, 1.5), beta = uniform(s.channels, 3, -1, 1);
@@ -75,11 +80,13 @@ TEST_CASE("C errors return GN_INVALID_ARGUMENT with a message naming the problem
   std::vector<float> y = sentinel_buffer(s.elements());
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
 
-  CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 2, 10, 5, 3, 1e-5f, 1) == GN_INVALID_ARGUMENT);
+  CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 2, 10, 5, 3, 1e-5f, 1) ==
+        GN_INVALID_ARGUMENT);
   CHECK(contains(last_error(), "num_groups = 3"));
   CHECK(contains(last_error(), "channels = 10"));
 
-  CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 2, 10, 5, 0, 1e-5f, 1) == GN_INVALID_ARGUMENT);
+  CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 2, 10, 5, 0, 1e-5f, 1) ==
+        GN_INVALID_ARGUMENT);
   CHECK(contains(last_error(), "num_groups = 0"));
 
   CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 2, 0, 5, 1, 1e-5f, 1) == GN_INVALID_ARGUMENT);
@@ -93,7 +100,8 @@ TEST_CASE("C errors return GN_INVALID_ARGUMENT with a message naming the problem
   CHECK(contains(last_error(), "y"));
   CHECK(contains(last_error(), "null"));
 
-  CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 2, 10, 5, 5, 1e-5f, -1) == GN_INVALID_ARGUMENT);
+  CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 2, 10, 5, 5, 1e-5f, -1) ==
+        GN_INVALID_ARGUMENT);
   CHECK(contains(last_error(), "num_threads = -1"));
 
   CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 2, 10, 5, 5, nan, 1) == GN_INVALID_ARGUMENT);
@@ -103,11 +111,13 @@ TEST_CASE("C errors return GN_INVALID_ARGUMENT with a message naming the problem
   CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 2, 10, 5, 5, inf, 1) == GN_INVALID_ARGUMENT);
   CHECK(contains(last_error(), "epsilon"));
 
-  CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 2, 10, 5, 5, -0.5f, 1) == GN_INVALID_ARGUMENT);
+  CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 2, 10, 5, 5, -0.5f, 1) ==
+        GN_INVALID_ARGUMENT);
   CHECK(contains(last_error(), "epsilon"));
 
   const std::size_t max = std::numeric_limits<std::size_t>::max();
-  CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, max / 2, 4, 1, 1, 1e-5f, 1) == GN_INVALID_ARGUMENT);
+  CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, max / 2, 4, 1, 1, 1e-5f, 1) ==
+        GN_INVALID_ARGUMENT);
   CHECK(contains(last_error(), "overflow"));
 
   // y partially overlapping x.
@@ -123,14 +133,16 @@ TEST_CASE("C errors return GN_INVALID_ARGUMENT with a message naming the problem
 TEST_CASE("C gn_last_error is empty after a success and for zero-sized no-ops") {
   const std::vector<float> x = normal(8, 5);
   std::vector<float> y(8);
-  REQUIRE(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 1, 4, 2, 3, 1e-5f, 1) == GN_INVALID_ARGUMENT);
+  REQUIRE(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 1, 4, 2, 3, 1e-5f, 1) ==
+          GN_INVALID_ARGUMENT);
   REQUIRE(!last_error().empty());
   CHECK(contains(last_error(), "groupnorm"));
   REQUIRE(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 1, 4, 2, 2, 1e-5f, 1) == GN_OK);
   CHECK(last_error().empty());
 
   // Zero batch / spatial with null buffers: a valid no-op.
-  REQUIRE(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 1, 4, 2, 3, 1e-5f, 1) == GN_INVALID_ARGUMENT);
+  REQUIRE(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 1, 4, 2, 3, 1e-5f, 1) ==
+          GN_INVALID_ARGUMENT);
   CHECK(gn_group_norm_f32(nullptr, nullptr, nullptr, nullptr, 0, 4, 2, 2, 1e-5f, 1) == GN_OK);
   CHECK(last_error().empty());
   std::vector<float> untouched = sentinel_buffer(8);
@@ -141,7 +153,8 @@ TEST_CASE("C gn_last_error is empty after a success and for zero-sized no-ops") 
 TEST_CASE("C gn_last_error is thread-local: an error on one thread does not show on another") {
   const std::vector<float> x = normal(8, 6);
   std::vector<float> y(8);
-  REQUIRE(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 1, 4, 2, 3, 1e-5f, 1) == GN_INVALID_ARGUMENT);
+  REQUIRE(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, 1, 4, 2, 3, 1e-5f, 1) ==
+          GN_INVALID_ARGUMENT);
   const std::string mine = last_error();
   REQUIRE(contains(mine, "num_groups = 3"));
 
@@ -167,8 +180,10 @@ TEST_CASE("C gn_group_norm_ex with NULL options and with gn_options_init equals 
   const std::vector<float> x = normal(s.elements(), 7);
   const std::vector<float> gamma = uniform(6, 8, 0.5, 1.5), beta = uniform(6, 9, -1, 1);
   std::vector<float> want(x.size()), y1(x.size()), y2(x.size());
-  REQUIRE(gn_group_norm_f32(x.data(), want.data(), gamma.data(), beta.data(), 2, 6, 4099, 3, 1e-5f, 0) == GN_OK);
-  REQUIRE(gn_group_norm_ex(x.data(), y1.data(), gamma.data(), beta.data(), 2, 6, 4099, 3, 1e-5f, nullptr) == GN_OK);
+  REQUIRE(gn_group_norm_f32(x.data(), want.data(), gamma.data(), beta.data(), 2, 6, 4099, 3, 1e-5f, 0) ==
+          GN_OK);
+  REQUIRE(gn_group_norm_ex(x.data(), y1.data(), gamma.data(), beta.data(), 2, 6, 4099, 3, 1e-5f, nullptr) ==
+          GN_OK);
   CHECK(same_bits(y1, want));
   gn_options o;
   std::memset(&o, 0xff, sizeof o);
@@ -183,7 +198,8 @@ TEST_CASE("C gn_group_norm_ex with NULL options and with gn_options_init equals 
   CHECK(o.rstd == nullptr);
   CHECK(o.num_threads == 0);
   o.num_threads = 2;
-  REQUIRE(gn_group_norm_ex(x.data(), y2.data(), gamma.data(), beta.data(), 2, 6, 4099, 3, 1e-5f, &o) == GN_OK);
+  REQUIRE(gn_group_norm_ex(x.data(), y2.data(), gamma.data(), beta.data(), 2, 6, 4099, 3, 1e-5f, &o) ==
+          GN_OK);
   CHECK(same_bits(y2, want));
 }
 

@@ -1,5 +1,5 @@
-// Many caller threads at once: plans are immutable and runs reentrant, so concurrent runs into one shared arena
-// (or through one shared plan object) give exactly the serial bits.
+// Many caller threads at once: plans are immutable and runs reentrant, so concurrent runs into one shared
+// arena (or through one shared plan object) give exactly the serial bits.
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -14,7 +14,8 @@ using namespace gn_test;
 
 namespace {
 
-// A mixed workload: tiny (calling thread), many pairs (whole slices per task), split (one slice over the arena).
+// A mixed workload: tiny (calling thread), many pairs (whole slices per task), split (one slice over the
+// arena).
 struct job {
   shape s;
   std::vector<float> x, gamma, beta, expected;
@@ -22,8 +23,8 @@ struct job {
 };
 
 std::vector<job> make_jobs() {
-  const shape shapes[] = {{1, 32, 64, 8}, {2, 64, 16 * 16, 32}, {1, 8, 128 * 128, 1}, {3, 10, 15, 5},
-                          {1, 4, 20000, 2}};
+  const shape shapes[] = {
+      {1, 32, 64, 8}, {2, 64, 16 * 16, 32}, {1, 8, 128 * 128, 1}, {3, 10, 15, 5}, {1, 4, 20000, 2}};
   std::vector<job> jobs;
   std::uint64_t seed = 1;
   tbb::task_arena serial(1);
@@ -75,7 +76,8 @@ TEST_CASE("8 caller threads sharing one 2-thread arena with mixed shapes give th
   CHECK(mismatches.load() == 0);
 }
 
-TEST_CASE("8 caller threads sharing a single plan object in their own arenas give the serial bits every time") {
+TEST_CASE(
+    "8 caller threads sharing a single plan object in their own arenas give the serial bits every time") {
   const std::vector<job> jobs = make_jobs();
   const job& split = jobs[2];  // 1x8x16384 G=1: a split slice
   std::atomic<int> mismatches{0};

@@ -1,5 +1,6 @@
-// Determinism: the output bits depend on nothing but the inputs — not on the arena's thread count (including the
-// split-slice path, where one slice's chunks run on different threads), and not on the SIMD kernel family.
+// Determinism: the output bits depend on nothing but the inputs — not on the arena's thread count (including
+// the split-slice path, where one slice's chunks run on different threads), and not on the SIMD kernel
+// family.
 #include <cstring>
 #include <memory>
 #include <type_traits>
@@ -60,11 +61,13 @@ TEST_CASE("bitwise identical output for arenas of 1 2 3 4 8 16 threads when ther
   check_thread_independence({3, 30, 1201, 10}, 3);    // odd sizes, tails everywhere
 }
 
-TEST_CASE("bitwise identical output for all thread counts when batch times groups is below the thread count") {
-  check_thread_independence({1, 8, 512 * 512, 1}, 10);  // B=1 G=1, 2M elements: one slice split over 64 chunks
-  check_thread_independence({1, 4, 20000, 2}, 11);      // B=1 G=2: two slices of two chunks each
-  check_thread_independence({1, 6, 30001, 3}, 12);      // B=1 G=3: three slices, the last chunk short
-  check_thread_independence({1, 1, 100003, 1}, 13);     // a prime-length single slice
+TEST_CASE(
+    "bitwise identical output for all thread counts when batch times groups is below the thread count") {
+  check_thread_independence({1, 8, 512 * 512, 1},
+                            10);                     // B=1 G=1, 2M elements: one slice split over 64 chunks
+  check_thread_independence({1, 4, 20000, 2}, 11);   // B=1 G=2: two slices of two chunks each
+  check_thread_independence({1, 6, 30001, 3}, 12);   // B=1 G=3: three slices, the last chunk short
+  check_thread_independence({1, 1, 100003, 1}, 13);  // a prime-length single slice
 }
 
 TEST_CASE("bitwise identical output for all thread counts when slices reach 256K elements with many pairs") {
@@ -86,9 +89,8 @@ TEST_CASE("a run nested inside the caller's own TBB tasks gives the same bits") 
   pl.run(x, serial, {}, {}, &one);
   tbb::task_arena arena(4);
   std::vector<std::vector<float>> outs(6, std::vector<float>(x.size()));
-  arena.execute([&] {
-    tbb::parallel_for(std::size_t{0}, outs.size(), [&](std::size_t i) { pl.run(x, outs[i]); });
-  });
+  arena.execute(
+      [&] { tbb::parallel_for(std::size_t{0}, outs.size(), [&](std::size_t i) { pl.run(x, outs[i]); }); });
   for (const auto& y : outs) CHECK(same_bits(y, serial));
 }
 
@@ -155,8 +157,8 @@ void check_isa_independence(const shape& s, bool residual, groupnorm::activation
 }  // namespace
 
 TEST_CASE("every supported kernel family gives the scalar family's bits for f32 f16 bf16 residual relu") {
-  const std::vector<shape> shapes = {{1, 32, 64, 8},     {3, 10, 15, 5},      {2, 6, 4099, 3},
-                                     {1, 2, 40001, 1},   {2, 12, 33, 4},      {1, 8, 512 * 64, 1}};
+  const std::vector<shape> shapes = {{1, 32, 64, 8},   {3, 10, 15, 5}, {2, 6, 4099, 3},
+                                     {1, 2, 40001, 1}, {2, 12, 33, 4}, {1, 8, 512 * 64, 1}};
   MESSAGE("kernel families compared: " << supported_isas().size());
   std::uint64_t seed = 50;
   for (const shape& s : shapes) {

@@ -1,8 +1,8 @@
 // NCHW features beyond plain f32 normalization: saved statistics, fused residual (with the sum output), fused
 // relu, and f16 / bf16 storage — each against the float64 reference.
 #include <algorithm>
-#include <cmath>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -16,8 +16,8 @@ namespace {
 
 constexpr double kTol = 1e-5;  // the f32 tolerance, justified in test_reference.cpp
 
-const std::vector<shape> kShapes = {{2, 6, 7, 3}, {1, 13, 17, 1}, {3, 10, 15, 5}, {1, 3, 4097, 3},
-                                    {2, 4, 9001, 2}, {1, 2, 40001, 1}};
+const std::vector<shape> kShapes = {{2, 6, 7, 3},    {1, 13, 17, 1},  {3, 10, 15, 5},
+                                    {1, 3, 4097, 3}, {2, 4, 9001, 2}, {1, 2, 40001, 1}};
 
 }  // namespace
 
@@ -56,15 +56,16 @@ TEST_CASE("residual: y normalizes x plus residual and sum equals x plus residual
   for (const shape& s : kShapes) {
     CAPTURE(s.name());
     const std::vector<float> x = normal(s.elements(), seed++), r = normal(s.elements(), seed++, 0.5, 0.5);
-    const std::vector<float> gamma = uniform(s.channels, seed++, 0.5, 2.0), beta = uniform(s.channels, seed++, -1, 1);
+    const std::vector<float> gamma = uniform(s.channels, seed++, 0.5, 2.0),
+                             beta = uniform(s.channels, seed++, -1, 1);
     std::vector<float> xr(x.size());
     for (std::size_t i = 0; i < x.size(); ++i) xr[i] = x[i] + r[i];  // fp32 addition, as stored in sum
 
     groupnorm::problem p = make_problem(s);
     p.residual = true;
     const groupnorm::plan pl(p);
-    const std::vector<double> ref =
-        groupnorm::reference::group_norm(xr.data(), s.batch, s.channels, s.spatial, s.groups, 1e-5f, gamma, beta);
+    const std::vector<double> ref = groupnorm::reference::group_norm(xr.data(), s.batch, s.channels,
+                                                                     s.spatial, s.groups, 1e-5f, gamma, beta);
     for (bool with_sum : {false, true}) {
       CAPTURE(with_sum);
       std::vector<float> y(x.size()), sum(with_sum ? x.size() : 0);
@@ -101,12 +102,13 @@ TEST_CASE("relu: y equals max of the reference and 0 with exact zeros for negati
   for (const shape& s : kShapes) {
     CAPTURE(s.name());
     const std::vector<float> x = normal(s.elements(), seed++);
-    const std::vector<float> gamma = uniform(s.channels, seed++, -2.0, 2.0), beta = uniform(s.channels, seed++, -1, 1);
+    const std::vector<float> gamma = uniform(s.channels, seed++, -2.0, 2.0),
+                             beta = uniform(s.channels, seed++, -1, 1);
     groupnorm::problem p = make_problem(s);
     p.fused_activation = groupnorm::activation::relu;
     const std::vector<float> y = run(p, x, gamma, beta);
-    std::vector<double> ref =
-        groupnorm::reference::group_norm(x.data(), s.batch, s.channels, s.spatial, s.groups, 1e-5f, gamma, beta);
+    std::vector<double> ref = groupnorm::reference::group_norm(x.data(), s.batch, s.channels, s.spatial,
+                                                               s.groups, 1e-5f, gamma, beta);
     for (double& v : ref) v = std::max(v, 0.0);
     const compare_result cr = compare(y, ref, kTol, kTol);
     INFO(cr.describe());
@@ -137,16 +139,17 @@ TEST_CASE("test helpers: the independent f16 and bf16 converters round to neares
   CHECK(float_to_half_bits(65504.0f) == 0x7bff);
   CHECK(float_to_half_bits(65520.0f) == 0x7c00);  // the tie above 65504 rounds to even: Inf
   CHECK(float_to_half_bits(0.1f) == 0x2e66);
-  CHECK(float_to_half_bits(std::ldexp(1.0f, -24)) == 0x0001);  // smallest subnormal
-  CHECK(float_to_half_bits(std::ldexp(1.0f, -25)) == 0x0000);  // tie -> even (0)
-  CHECK(float_to_half_bits(std::ldexp(3.0f, -25)) == 0x0002);  // tie 1.5 ulp -> even (2)
+  CHECK(float_to_half_bits(std::ldexp(1.0f, -24)) == 0x0001);         // smallest subnormal
+  CHECK(float_to_half_bits(std::ldexp(1.0f, -25)) == 0x0000);         // tie -> even (0)
+  CHECK(float_to_half_bits(std::ldexp(3.0f, -25)) == 0x0002);         // tie 1.5 ulp -> even (2)
   CHECK(float_to_half_bits(1.0f + std::ldexp(1.0f, -11)) == 0x3c00);  // tie -> even
   CHECK(float_to_half_bits(1.0f + std::ldexp(3.0f, -11)) == 0x3c02);  // tie -> even (up)
   CHECK(half_bits_to_float(0x3555) == doctest::Approx(0.333251953125).epsilon(1e-12));
   CHECK(half_bits_to_float(0x0001) == std::ldexp(1.0f, -24));
   CHECK(std::isnan(half_bits_to_float(0x7e00)));
   for (std::uint32_t h = 0; h < 0x7c00; ++h)  // every finite half round-trips
-    if (float_to_half_bits(half_bits_to_float(static_cast<std::uint16_t>(h))) != h) FAIL("half round trip " << h);
+    if (float_to_half_bits(half_bits_to_float(static_cast<std::uint16_t>(h))) != h)
+      FAIL("half round trip " << h);
   CHECK(float_to_bf16_bits(1.0f) == 0x3f80);
   CHECK(float_to_bf16_bits(std::bit_cast<float>(0x3f808000u)) == 0x3f80);  // tie -> even
   CHECK(float_to_bf16_bits(std::bit_cast<float>(0x3f818000u)) == 0x3f82);  // tie -> even (up)
@@ -156,12 +159,13 @@ TEST_CASE("test helpers: the independent f16 and bf16 converters round to neares
 
 namespace {
 
-// 16-bit storage: the output must lie within one ulp of the storage type (at the reference value) of the float64
-// reference computed on the decoded inputs. Correct rounding of the fp32 result gives <= 1/2 ulp; the fp32 result
-// itself is within ~1e-7 * (1 + |ref|) of the reference (see test_reference.cpp), which can move a value that sits
-// next to a rounding midpoint to the farther neighbour, still within 1 ulp. The absolute slack of 1e-6 covers
-// outputs so close to 0 that the fp32 pipeline's own absolute error (~ulp_f32(|beta| + |gamma * xhat|), at most
-// ~5e-7 for these magnitudes) exceeds the storage ulp there (f16 subnormal ulp is 6e-8).
+// 16-bit storage: the output must lie within one ulp of the storage type (at the reference value) of the
+// float64 reference computed on the decoded inputs. Correct rounding of the fp32 result gives <= 1/2 ulp; the
+// fp32 result itself is within ~1e-7 * (1 + |ref|) of the reference (see test_reference.cpp), which can move
+// a value that sits next to a rounding midpoint to the farther neighbour, still within 1 ulp. The absolute
+// slack of 1e-6 covers outputs so close to 0 that the fp32 pipeline's own absolute error (~ulp_f32(|beta| +
+// |gamma * xhat|), at most ~5e-7 for these magnitudes) exceeds the storage ulp there (f16 subnormal ulp is
+// 6e-8).
 template <class T>
 void check_storage(const shape& s, bool residual, std::uint64_t seed) {
   CAPTURE(s.name());
@@ -238,9 +242,9 @@ TEST_CASE("bf16 storage: every output within one bf16 ulp of the float64 referen
 TEST_CASE("f16 and bf16 storage keep NaN and Inf in their own slice and handle a constant slice") {
   const shape s{2, 4, 50, 2};
   std::vector<float> xf = normal(s.elements(), 500);
-  xf[120] = std::numeric_limits<float>::quiet_NaN();                // pair 1
-  xf[250] = std::numeric_limits<float>::infinity();                 // pair 2
-  std::fill(xf.begin() + 300, xf.begin() + 400, 2.5f);              // pair 3 constant
+  xf[120] = std::numeric_limits<float>::quiet_NaN();    // pair 1
+  xf[250] = std::numeric_limits<float>::infinity();     // pair 2
+  std::fill(xf.begin() + 300, xf.begin() + 400, 2.5f);  // pair 3 constant
   const std::vector<float> beta = {0.5f, -0.25f, 1.0f, 2.0f};
   auto check = [&](auto tag) {
     using T = decltype(tag);

@@ -15,7 +15,8 @@ TEST_CASE("in place gives the same bits as out of place on tiny many-pair and sp
   for (const shape& s : shapes) {
     CAPTURE(s.name());
     const std::vector<float> x = normal(s.elements(), seed++);
-    const std::vector<float> gamma = uniform(s.channels, seed++, 0.5, 1.5), beta = uniform(s.channels, seed++, -1, 1);
+    const std::vector<float> gamma = uniform(s.channels, seed++, 0.5, 1.5),
+                             beta = uniform(s.channels, seed++, -1, 1);
     const groupnorm::plan pl(make_problem(s));
     std::vector<float> out(x.size());
     pl.run(x, out, gamma, beta, &arena);
@@ -51,7 +52,8 @@ TEST_CASE("plan reuse on new data gives the same bits as the one-shot function")
   std::vector<float> y(s.elements());
   for (std::uint64_t seed : {10u, 11u, 12u}) {
     CAPTURE(seed);
-    const std::vector<float> x = normal(s.elements(), seed, static_cast<double>(seed), 1.0 + static_cast<double>(seed) / 10);
+    const std::vector<float> x =
+        normal(s.elements(), seed, static_cast<double>(seed), 1.0 + static_cast<double>(seed) / 10);
     pl.run(x, y, gamma, beta);
     const std::vector<float> once = groupnorm::group_normalization(x, dims, gamma, beta, s.groups, 1e-3f);
     CHECK(same_bits(y, once));

@@ -2,10 +2,12 @@
 // float64 NCHW reference (tools/reference.hpp) by transposing in the test, or checks bitwise identities.
 //
 // f32 tolerance |y - ref| <= 1e-5 * (1 + |ref|): y is computed in float as (v - mean_hi) * scale + shift with
-// scale = float(gamma * rstd) and shift = float(beta - (mean - mean_hi) * scale) — a few float roundings, each
-// <= 6e-8 relative to |y| + |beta|; the statistics are merged in double from per-lane float sums of at most a few
-// hundred deviations per lane (relative error of var ~1e-6 at worst, so ~5e-7 on rstd and on y). The bound is
-// ~10x above the worst of these, and ~100x below an error that a wrong mean, variance or channel mapping causes.
+// scale = float(gamma * rstd) and shift = float(beta - (mean - mean_hi) * scale) — a few float roundings,
+// each
+// <= 6e-8 relative to |y| + |beta|; the statistics are merged in double from per-lane float sums of at most a
+// few hundred deviations per lane (relative error of var ~1e-6 at worst, so ~5e-7 on rstd and on y). The
+// bound is ~10x above the worst of these, and ~100x below an error that a wrong mean, variance or channel
+// mapping causes.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -50,12 +52,13 @@ std::vector<T> to_nhwc(const std::vector<T>& v, const shape& s) {
 }
 
 // Reference for NHWC data, in NHWC order.
-std::vector<double> nhwc_reference(const std::vector<float>& x, const shape& s, const std::vector<float>& gamma = {},
-                                   const std::vector<float>& beta = {}, double eps = 1e-5,
+std::vector<double> nhwc_reference(const std::vector<float>& x, const shape& s,
+                                   const std::vector<float>& gamma = {}, const std::vector<float>& beta = {},
+                                   double eps = 1e-5,
                                    std::vector<groupnorm::reference::stats>* st = nullptr) {
   const std::vector<float> xc = to_nchw(x, s);
-  return to_nhwc(groupnorm::reference::group_norm(xc.data(), s.batch, s.channels, s.spatial, s.groups, eps, gamma,
-                                                  beta, st),
+  return to_nhwc(groupnorm::reference::group_norm(xc.data(), s.batch, s.channels, s.spatial, s.groups, eps,
+                                                  gamma, beta, st),
                  s);
 }
 
@@ -68,15 +71,15 @@ std::vector<float> run_nhwc(const groupnorm::problem& p, const std::vector<float
   return y;
 }
 
-// Shapes covering every code path of the NHWC kernels: one lane per channel (C % 16 == 0), packed virtual rows
-// (small C not a multiple of 16: C = 1, 6, 7, 24), per-row lanes with a scalar tail (C = 300), sub-tiles of whole
-// groups (C = 2500 > 2048), parts of one group (C = 4500, G = 1), spatial 1, rows not a multiple of the block /
-// chunk rows, batch > 1, G = 1 and G = C.
+// Shapes covering every code path of the NHWC kernels: one lane per channel (C % 16 == 0), packed virtual
+// rows (small C not a multiple of 16: C = 1, 6, 7, 24), per-row lanes with a scalar tail (C = 300), sub-tiles
+// of whole groups (C = 2500 > 2048), parts of one group (C = 4500, G = 1), spatial 1, rows not a multiple of
+// the block / chunk rows, batch > 1, G = 1 and G = C.
 const std::vector<shape> kShapes = {
-    {1, 1, 100, 1},      {2, 6, 37, 3},     {1, 7, 1000, 7},   {2, 24, 999, 6},    {1, 320, 300, 32},
-    {3, 64, 1, 64},      {1, 64, 1, 1},     {3, 16, 5001, 1},  {2, 40, 777, 40},   {1, 48, 300, 4},
-    {1, 300, 77, 3},     {1, 2500, 21, 5},  {1, 4500, 9, 1},   {2, 32, 70001, 8},  {1, 1, 131073, 1},
-    {2, 6, 20000, 2},
+    {1, 1, 100, 1},    {2, 6, 37, 3},     {1, 7, 1000, 7},   {2, 24, 999, 6},
+    {1, 320, 300, 32}, {3, 64, 1, 64},    {1, 64, 1, 1},     {3, 16, 5001, 1},
+    {2, 40, 777, 40},  {1, 48, 300, 4},   {1, 300, 77, 3},   {1, 2500, 21, 5},
+    {1, 4500, 9, 1},   {2, 32, 70001, 8}, {1, 1, 131073, 1}, {2, 6, 20000, 2},
 };
 
 void check_close(const std::vector<float>& y, const std::vector<double>& ref, double tol = kTol) {
@@ -92,7 +95,8 @@ TEST_CASE("nhwc matches the float64 reference on many shapes, with and without g
     CAPTURE(s.name());
     const std::vector<float> x = normal(s.elements(), seed++, 0.5, 2.0);
     check_close(run_nhwc(nhwc_problem(s), x), nhwc_reference(x, s));
-    const std::vector<float> gamma = normal(s.channels, seed++, 1.0, 0.5), beta = normal(s.channels, seed++, 0.0, 1.0);
+    const std::vector<float> gamma = normal(s.channels, seed++, 1.0, 0.5),
+                             beta = normal(s.channels, seed++, 0.0, 1.0);
     check_close(run_nhwc(nhwc_problem(s), x, gamma, beta), nhwc_reference(x, s, gamma, beta));
   }
 }
@@ -104,7 +108,8 @@ TEST_CASE("nhwc keeps two-pass accuracy at a large offset (mean 1e4, std 1): xha
     CAPTURE(s.name());
     const std::vector<float> x = normal(s.elements(), seed++, 1e4, 1.0);
     check_close(run_nhwc(nhwc_problem(s), x), nhwc_reference(x, s), 1e-4);
-    // Per-channel offsets that differ within a group (+-1e4 around the group mean): still the exact group variance.
+    // Per-channel offsets that differ within a group (+-1e4 around the group mean): still the exact group
+    // variance.
     std::vector<float> xo = x;
     for (std::size_t i = 0; i < xo.size(); ++i) xo[i] += (i % s.channels % 2 ? 5.0f : -5.0f);
     check_close(run_nhwc(nhwc_problem(s), xo), nhwc_reference(xo, s), 1e-4);
@@ -113,10 +118,13 @@ TEST_CASE("nhwc keeps two-pass accuracy at a large offset (mean 1e4, std 1): xha
 
 TEST_CASE("nhwc saved mean and rstd, residual and sum output match the reference") {
   std::uint64_t seed = 300;
-  for (const shape& s : {shape{2, 6, 37, 3}, shape{1, 320, 300, 32}, shape{2, 300, 50, 3}, shape{1, 64, 20000, 1}}) {
+  for (const shape& s :
+       {shape{2, 6, 37, 3}, shape{1, 320, 300, 32}, shape{2, 300, 50, 3}, shape{1, 64, 20000, 1}}) {
     CAPTURE(s.name());
-    const std::vector<float> x = normal(s.elements(), seed++, 3.0, 2.0), res = normal(s.elements(), seed++, -1.0, 1.0);
-    const std::vector<float> gamma = normal(s.channels, seed++, 1.0, 0.5), beta = normal(s.channels, seed++, 0.0, 1.0);
+    const std::vector<float> x = normal(s.elements(), seed++, 3.0, 2.0),
+                             res = normal(s.elements(), seed++, -1.0, 1.0);
+    const std::vector<float> gamma = normal(s.channels, seed++, 1.0, 0.5),
+                             beta = normal(s.channels, seed++, 0.0, 1.0);
     std::vector<float> sum_in(x.size());
     for (std::size_t i = 0; i < x.size(); ++i) sum_in[i] = x[i] + res[i];  // float rounding, as the library
     std::vector<groupnorm::reference::stats> st;
@@ -161,10 +169,11 @@ TEST_CASE("nhwc fused relu, silu and gelu match the activated float64 reference"
   for (const shape& s : {shape{2, 6, 37, 3}, shape{1, 320, 300, 32}, shape{1, 300, 50, 3}}) {
     CAPTURE(s.name());
     const std::vector<float> x = normal(s.elements(), seed++, 0.0, 2.0);
-    const std::vector<float> gamma = normal(s.channels, seed++, 1.0, 1.0), beta = normal(s.channels, seed++, 0.0, 1.0);
+    const std::vector<float> gamma = normal(s.channels, seed++, 1.0, 1.0),
+                             beta = normal(s.channels, seed++, 0.0, 1.0);
     const std::vector<double> ref = nhwc_reference(x, s, gamma, beta);
-    for (groupnorm::activation a : {groupnorm::activation::relu, groupnorm::activation::silu,
-                                    groupnorm::activation::gelu}) {
+    for (groupnorm::activation a :
+         {groupnorm::activation::relu, groupnorm::activation::silu, groupnorm::activation::gelu}) {
       CAPTURE(static_cast<int>(a));
       groupnorm::problem p = nhwc_problem(s);
       p.fused_activation = a;
@@ -184,10 +193,12 @@ TEST_CASE("nhwc fused relu, silu and gelu match the activated float64 reference"
 TEST_CASE_TEMPLATE("nhwc f16 and bf16 storage are within one rounding of the reference", T, groupnorm::f16,
                    groupnorm::bf16) {
   std::uint64_t seed = 500;
-  for (const shape& s : {shape{2, 6, 37, 3}, shape{1, 320, 300, 32}, shape{1, 300, 50, 3}, shape{1, 64, 20000, 1}}) {
+  for (const shape& s :
+       {shape{2, 6, 37, 3}, shape{1, 320, 300, 32}, shape{1, 300, 50, 3}, shape{1, 64, 20000, 1}}) {
     CAPTURE(s.name());
     const std::vector<T> x = encode<T>(normal(s.elements(), seed++, 1.0, 2.0));
-    const std::vector<float> gamma = normal(s.channels, seed++, 1.0, 0.5), beta = normal(s.channels, seed++, 0.0, 1.0);
+    const std::vector<float> gamma = normal(s.channels, seed++, 1.0, 0.5),
+                             beta = normal(s.channels, seed++, 0.0, 1.0);
     const std::vector<double> ref = nhwc_reference(decode(x), s, gamma, beta);
     groupnorm::problem p = nhwc_problem(s);
     p.data_type = storage<T>::type;
@@ -211,8 +222,8 @@ TEST_CASE_TEMPLATE("nhwc f16 and bf16 storage are within one rounding of the ref
 
 TEST_CASE("nhwc output is bitwise identical in arenas of 1, 2, 3, 4, 8 and 16 threads") {
   std::uint64_t seed = 600;
-  // B = 1, G = 1 (LayerNorm: rows split over chunks), a row-split SD shape, many units, packed rows, a residual +
-  // silu + bf16 run with saved statistics.
+  // B = 1, G = 1 (LayerNorm: rows split over chunks), a row-split SD shape, many units, packed rows, a
+  // residual + silu + bf16 run with saved statistics.
   for (const shape& s : {shape{1, 64, 128 * 128, 1}, shape{1, 320, 64 * 64, 32}, shape{4, 64, 56 * 56, 64},
                          shape{1, 6, 100000, 3}, shape{2, 300, 400, 3}}) {
     CAPTURE(s.name());
@@ -339,7 +350,8 @@ TEST_CASE("nhwc NaN or Inf in one group makes that group NaN and leaves the othe
     std::size_t wrong = 0;
     for (std::size_t i = 0; i < y.size(); ++i) {
       const bool in_bad = i / (s.spatial * s.channels) == n && i % s.channels / 4 == g;
-      if (in_bad ? !std::isnan(y[i]) : !(std::fabs(y[i] - ref[i]) <= kTol * (1.0 + std::fabs(ref[i])))) ++wrong;
+      if (in_bad ? !std::isnan(y[i]) : !(std::fabs(y[i] - ref[i]) <= kTol * (1.0 + std::fabs(ref[i]))))
+        ++wrong;
     }
     CHECK(wrong == 0);
   }

@@ -1,5 +1,6 @@
-// Accuracy against the float64 reference (tools/reference.hpp): the seed example, many shapes, the mean / variance
-// of every output group, gamma / beta, large offsets, constant slices, NaN / Inf propagation, zero-sized no-ops.
+// Accuracy against the float64 reference (tools/reference.hpp): the seed example, many shapes, the mean /
+// variance of every output group, gamma / beta, large offsets, constant slices, NaN / Inf propagation,
+// zero-sized no-ops.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -14,13 +15,13 @@ using namespace gn_test;
 namespace {
 
 // Tolerance on N(0,1) data: |y - ref| <= 1e-5 * (1 + |ref|).
-// Why this bound is tight yet safe: x is stored in fp32 (the reference reads the same fp32 values, so storage adds
-// nothing); each block's moments accumulate in fp32 lanes over <= 4096 elements after subtracting a shift near the
-// mean (relative error ~ sqrt(4096) * 2^-24 ~ 4e-6 worst case on the block variance, far less in practice), blocks
-// and chunks merge in double, rstd is computed in double, and the apply is two fp32 roundings (scale and the
-// product-plus-shift). That leaves a few fp32 ulps (~1e-7 relative) on y, so 1e-5 has a wide margin while any
-// real defect (wrong group-to-channel mapping, a biased variance, the float E[x^2] - E[x]^2 formula on offset data,
-// a skipped tail element) misses it by orders of magnitude.
+// Why this bound is tight yet safe: x is stored in fp32 (the reference reads the same fp32 values, so storage
+// adds nothing); each block's moments accumulate in fp32 lanes over <= 4096 elements after subtracting a
+// shift near the mean (relative error ~ sqrt(4096) * 2^-24 ~ 4e-6 worst case on the block variance, far less
+// in practice), blocks and chunks merge in double, rstd is computed in double, and the apply is two fp32
+// roundings (scale and the product-plus-shift). That leaves a few fp32 ulps (~1e-7 relative) on y, so 1e-5
+// has a wide margin while any real defect (wrong group-to-channel mapping, a biased variance, the float
+// E[x^2] - E[x]^2 formula on offset data, a skipped tail element) misses it by orders of magnitude.
 constexpr double kTol = 1e-5;
 
 void check_against_reference(const shape& s, bool affine, std::uint64_t seed) {
@@ -43,7 +44,8 @@ void check_against_reference(const shape& s, bool affine, std::uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("seed example 1x2x1x2 G=1 gives -1.3416 -0.4472 0.4472 1.3416 through a plan and the one-shot function") {
+TEST_CASE(
+    "seed example 1x2x1x2 G=1 gives -1.3416 -0.4472 0.4472 1.3416 through a plan and the one-shot function") {
   const std::vector<float> x = {1.0f, 2.0f, 3.0f, 4.0f};
   const std::vector<float> gamma = {1.0f, 1.0f}, beta = {0.0f, 0.0f};
   const std::array<double, 4> expected = {-1.3416, -0.4472, 0.4472, 1.3416};
@@ -70,23 +72,23 @@ TEST_CASE("seed example 1x2x1x2 G=1 gives -1.3416 -0.4472 0.4472 1.3416 through 
 
 TEST_CASE("matches the float64 reference to 1e-5 over many shapes with and without gamma and beta") {
   const std::vector<shape> shapes = {
-      {1, 4, 1, 2},         // spatial 1
-      {3, 6, 1, 6},         // spatial 1 and channels_per_group 1: slices of one element (variance 0)
-      {3, 6, 7, 6},         // G = C (instance norm), channels_per_group 1
-      {2, 6, 7, 3},         // C=6 spatial=7
-      {1, 13, 17, 1},       // G = 1 (layer norm), prime sizes
-      {2, 13, 17, 13},      // G = C, prime sizes
-      {1, 7, 11, 7},        // odd
-      {3, 10, 15, 5},       // odd spatial, not a multiple of 16 or 32
-      {2, 12, 33, 4},       // 99-element channels: SIMD bodies plus tails
-      {4, 64, 25, 32},      // many small slices
-      {1, 32, 64, 8},       // tiny path (2048 elements)
-      {1, 3, 4097, 3},      // slice of 4097: one 4096-element block plus one element
-      {1, 2, 4099, 1},      // slice of 8198: three blocks, the last short
-      {2, 4, 9001, 2},      // 18002-element slices, batch > 1
-      {1, 3, 32771, 1},     // 98313-element slice: more than one 32768-element chunk, split over the arena
-      {2, 6, 12345, 3},     // several chunks per slice, 6 pairs
-      {1, 8, 512 * 512, 1}, // 2M-element (8 MB) slice: larger than L2
+      {1, 4, 1, 2},          // spatial 1
+      {3, 6, 1, 6},          // spatial 1 and channels_per_group 1: slices of one element (variance 0)
+      {3, 6, 7, 6},          // G = C (instance norm), channels_per_group 1
+      {2, 6, 7, 3},          // C=6 spatial=7
+      {1, 13, 17, 1},        // G = 1 (layer norm), prime sizes
+      {2, 13, 17, 13},       // G = C, prime sizes
+      {1, 7, 11, 7},         // odd
+      {3, 10, 15, 5},        // odd spatial, not a multiple of 16 or 32
+      {2, 12, 33, 4},        // 99-element channels: SIMD bodies plus tails
+      {4, 64, 25, 32},       // many small slices
+      {1, 32, 64, 8},        // tiny path (2048 elements)
+      {1, 3, 4097, 3},       // slice of 4097: one 4096-element block plus one element
+      {1, 2, 4099, 1},       // slice of 8198: three blocks, the last short
+      {2, 4, 9001, 2},       // 18002-element slices, batch > 1
+      {1, 3, 32771, 1},      // 98313-element slice: more than one 32768-element chunk, split over the arena
+      {2, 6, 12345, 3},      // several chunks per slice, 6 pairs
+      {1, 8, 512 * 512, 1},  // 2M-element (8 MB) slice: larger than L2
   };
   std::uint64_t seed = 100;
   for (const shape& s : shapes) {
@@ -109,8 +111,8 @@ TEST_CASE("one-shot group_normalization with a 4-d shape equals the reference") 
 }
 
 TEST_CASE("every output group has mean 0 and variance 1 when gamma is 1 and beta is 0") {
-  // eps = 0: the data is continuous N(0,1) so no slice is constant, and the output variance is exactly 1 in exact
-  // arithmetic (with eps > 0 it would be var / (var + eps)).
+  // eps = 0: the data is continuous N(0,1) so no slice is constant, and the output variance is exactly 1 in
+  // exact arithmetic (with eps > 0 it would be var / (var + eps)).
   const std::vector<shape> shapes = {{2, 6, 7, 3}, {1, 13, 17, 1}, {3, 8, 1000, 4}, {1, 4, 40000, 2}};
   std::uint64_t seed = 300;
   for (const shape& s : shapes) {
@@ -162,8 +164,8 @@ TEST_CASE("gamma scales and beta shifts: gamma 2 beta 3 gives 2 y0 + 3") {
 
 TEST_CASE("large offsets keep xhat accurate to 1e-4: mean 1e4 std 1 and mean -3e5 std 1e-2") {
   // eps = 0, so xhat = (x - mean) / std exactly in the reference; any eps would have to be tiny against the
-  // variance (1 and ~1e-4 here) to leave xhat unchanged at 1e-4. The reference reads the same fp32 values, so the
-  // quantization of the data (ulp 2^-10 at 1e4, 2^-5 at 3e5) is common to both sides. The naive fp32
+  // variance (1 and ~1e-4 here) to leave xhat unchanged at 1e-4. The reference reads the same fp32 values, so
+  // the quantization of the data (ulp 2^-10 at 1e4, 2^-5 at 3e5) is common to both sides. The naive fp32
   // E[x^2] - E[x]^2 would lose every significant digit here.
   struct offset_case {
     double mean, stddev;
@@ -186,10 +188,12 @@ TEST_CASE("large offsets keep xhat accurate to 1e-4: mean 1e4 std 1 and mean -3e
   }
 }
 
-TEST_CASE("huge finite values whose squares overflow float still match the reference (exact double fallback)") {
+TEST_CASE(
+    "huge finite values whose squares overflow float still match the reference (exact double fallback)") {
   // Deviations around 1e20 square to ~1e40 > FLT_MAX: the float lane sums overflow, and a kernel without the
-  // double fallback would report var = Inf and output beta. Values stay far enough below FLT_MAX that the apply's
-  // x - mean cannot overflow. Tolerance as in the reference test: xhat is O(1), a few float roundings.
+  // double fallback would report var = Inf and output beta. Values stay far enough below FLT_MAX that the
+  // apply's x - mean cannot overflow. Tolerance as in the reference test: xhat is O(1), a few float
+  // roundings.
   const std::vector<shape> shapes = {{2, 4, 300, 2}, {1, 2, 9000, 1}};
   std::uint64_t seed = 900;
   for (const shape& s : shapes) {
@@ -226,8 +230,8 @@ TEST_CASE("a constant slice with eps above 0 outputs beta") {
 namespace {
 
 // Puts `bad` at one position of slice `pair` and checks: that whole slice (and its saved rstd) is NaN, as the
-// reference's is, its saved mean is the reference's (NaN for a NaN, +-Inf for an Inf: the sum is infinite), and
-// every other slice equals the reference.
+// reference's is, its saved mean is the reference's (NaN for a NaN, +-Inf for an Inf: the sum is infinite),
+// and every other slice equals the reference.
 void check_poisoned(const shape& s, std::size_t pair, std::size_t offset, float bad) {
   CAPTURE(s.name());
   CAPTURE(offset);
@@ -262,7 +266,7 @@ void check_poisoned(const shape& s, std::size_t pair, std::size_t offset, float 
     CHECK(std::isnan(mean[pair]));
   else
     CHECK(mean[pair] == ref_mean);  // +-Inf, the same sign
-  CHECK(std::isnan(rstd[pair]));  // the reference's var is NaN, so 1 / sqrt(var + eps) is NaN
+  CHECK(std::isnan(rstd[pair]));    // the reference's var is NaN, so 1 / sqrt(var + eps) is NaN
   for (std::size_t q = 0; q < s.pairs(); ++q)
     if (q != pair) CHECK((std::isfinite(mean[q]) && std::isfinite(rstd[q])));
 }
@@ -271,10 +275,10 @@ void check_poisoned(const shape& s, std::size_t pair, std::size_t offset, float 
 
 TEST_CASE("NaN in one slice makes that slice NaN and leaves the other slices exact") {
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  check_poisoned({2, 4, 50, 2}, 1, 0, nan);      // first element of a one-block slice
-  check_poisoned({2, 4, 50, 2}, 2, 37, nan);     // inside the SIMD body
-  check_poisoned({2, 4, 50, 2}, 3, 99, nan);     // last element (tail)
-  check_poisoned({1, 4, 5000, 2}, 0, 9000, nan); // second block of a multi-block slice
+  check_poisoned({2, 4, 50, 2}, 1, 0, nan);         // first element of a one-block slice
+  check_poisoned({2, 4, 50, 2}, 2, 37, nan);        // inside the SIMD body
+  check_poisoned({2, 4, 50, 2}, 3, 99, nan);        // last element (tail)
+  check_poisoned({1, 4, 5000, 2}, 0, 9000, nan);    // second block of a multi-block slice
   check_poisoned({1, 2, 40000, 1}, 0, 70000, nan);  // second chunk of a split slice
 }
 

@@ -1,5 +1,6 @@
-// Shared helpers of the core suite: data generation, running a plan, comparisons against the float64 reference
-// (tools/reference.hpp), and 16-bit storage conversions written independently of lib/kernels/convert.hpp.
+// Shared helpers of the core suite: data generation, running a plan, comparisons against the float64
+// reference (tools/reference.hpp), and 16-bit storage conversions written independently of
+// lib/kernels/convert.hpp.
 #pragma once
 
 #include <bit>
@@ -83,7 +84,8 @@ long first_bit_difference(const std::vector<T>& a, const std::vector<T>& b) {
   return -1;
 }
 
-// Result of an element-wise tolerance comparison: how many elements failed and the first one, for the message.
+// Result of an element-wise tolerance comparison: how many elements failed and the first one, for the
+// message.
 struct compare_result {
   std::size_t failures = 0;
   std::size_t first = 0;
@@ -96,7 +98,8 @@ struct compare_result {
 
 // |y - ref| <= abs_tol + rel_tol * |ref| for every element (NaN never passes).
 template <class Y>
-compare_result compare(const std::vector<Y>& y, const std::vector<double>& ref, double abs_tol, double rel_tol) {
+compare_result compare(const std::vector<Y>& y, const std::vector<double>& ref, double abs_tol,
+                       double rel_tol) {
   compare_result r;
   for (std::size_t i = 0; i < ref.size(); ++i) {
     const double got = static_cast<double>(y[i]);
@@ -113,7 +116,8 @@ compare_result compare(const std::vector<Y>& y, const std::vector<double>& ref, 
   return r;
 }
 
-// ---- 16-bit storage, independent of the library's converters -------------------------------------------------
+// ---- 16-bit storage, independent of the library's converters
+// -------------------------------------------------
 
 // float -> IEEE binary16, round to nearest even; overflow -> Inf; NaN -> quiet NaN with the sign kept.
 inline std::uint16_t float_to_half_bits(float f) {
@@ -127,7 +131,8 @@ inline std::uint16_t float_to_half_bits(float f) {
   std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
   // A half normal with exponent E has ulp 2^(E - 10) where E = e - 1; subnormals have ulp 2^-24.
   const int ulp_exp = std::max(e - 1, -14) - 10;
-  const double q = std::nearbyint(std::ldexp(static_cast<double>(a), -ulp_exp));  // FE_TONEAREST: ties to even
+  const double q =
+      std::nearbyint(std::ldexp(static_cast<double>(a), -ulp_exp));  // FE_TONEAREST: ties to even
   const double v = std::ldexp(q, ulp_exp);
   if (v == 0.0) return sign;
   int ve = 0;
@@ -142,7 +147,8 @@ inline float half_bits_to_float(std::uint16_t h) {
   const double sign = (h & 0x8000u) ? -1.0 : 1.0;
   const int exp = (h >> 10) & 0x1f;
   const int mant = h & 0x3ff;
-  if (exp == 0x1f) return mant ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(sign * INFINITY);
+  if (exp == 0x1f)
+    return mant ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(sign * INFINITY);
   if (exp == 0) return static_cast<float>(sign * std::ldexp(static_cast<double>(mant), -24));
   return static_cast<float>(sign * std::ldexp(1024.0 + mant, exp - 25));
 }

@@ -1,6 +1,6 @@
 // Every argument error of the C++ API: the exception type (groupnorm::invalid_argument, also a
-// std::invalid_argument), a message naming the argument and its value, and no byte of any output (or of x when in
-// place) written — buffers are filled with a sentinel first and compared byte for byte afterwards.
+// std::invalid_argument), a message naming the argument and its value, and no byte of any output (or of x
+// when in place) written — buffers are filled with a sentinel first and compared byte for byte afterwards.
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -15,8 +15,8 @@ using namespace gn_test;
 
 namespace {
 
-// Calls f, which must throw groupnorm::invalid_argument whose message contains every needle; then again, catching
-// it as std::invalid_argument.
+// Calls f, which must throw groupnorm::invalid_argument whose message contains every needle; then again,
+// catching it as std::invalid_argument.
 template <class F>
 void expect_invalid(F&& f, std::initializer_list<std::string> needles) {
   bool thrown = false;
@@ -25,7 +25,8 @@ void expect_invalid(F&& f, std::initializer_list<std::string> needles) {
   } catch (const groupnorm::invalid_argument& e) {
     thrown = true;
     const std::string msg = e.what();
-    for (const std::string& n : needles) CHECK_MESSAGE(msg.find(n) != std::string::npos, "'" << n << "' not in: " << msg);
+    for (const std::string& n : needles)
+      CHECK_MESSAGE(msg.find(n) != std::string::npos, "'" << n << "' not in: " << msg);
   } catch (...) {
     FAIL("threw something other than groupnorm::invalid_argument");
   }
@@ -70,20 +71,32 @@ TEST_CASE("plan rejects num_groups that does not divide channels naming both val
 TEST_CASE("plan rejects negative NaN and infinite epsilon naming the value") {
   expect_invalid([] { groupnorm::plan{make_problem({1, 4, 4, 2}, -1.0f)}; }, {"epsilon", "-1"});
   expect_invalid([] { groupnorm::plan{make_problem({1, 4, 4, 2}, -1e-30f)}; }, {"epsilon"});
-  expect_invalid([] { groupnorm::plan{make_problem({1, 4, 4, 2}, std::numeric_limits<float>::quiet_NaN())}; },
-                 {"epsilon", "nan"});
-  expect_invalid([] { groupnorm::plan{make_problem({1, 4, 4, 2}, std::numeric_limits<float>::infinity())}; },
-                 {"epsilon", "inf"});
+  expect_invalid(
+      [] {
+        groupnorm::plan{make_problem({1, 4, 4, 2}, std::numeric_limits<float>::quiet_NaN())};
+      },
+      {"epsilon", "nan"});
+  expect_invalid(
+      [] {
+        groupnorm::plan{make_problem({1, 4, 4, 2}, std::numeric_limits<float>::infinity())};
+      },
+      {"epsilon", "inf"});
   // eps = 0 is valid.
   CHECK_NOTHROW(groupnorm::plan{make_problem({1, 4, 4, 2}, 0.0f)});
 }
 
 TEST_CASE("plan rejects element counts that overflow size_t or the address space") {
   const std::size_t max = std::numeric_limits<std::size_t>::max();
-  expect_invalid([&] { groupnorm::plan{make_problem({max / 2, 4, 1, 1})}; },
-                 {"batch * channels * spatial", std::to_string(max / 2), "overflow"});
-  expect_invalid([&] { groupnorm::plan{make_problem({1, std::size_t{1} << 33, std::size_t{1} << 32, 1})}; },
-                 {"batch * channels * spatial", "overflow"});
+  expect_invalid(
+      [&] {
+        groupnorm::plan{make_problem({max / 2, 4, 1, 1})};
+      },
+      {"batch * channels * spatial", std::to_string(max / 2), "overflow"});
+  expect_invalid(
+      [&] {
+        groupnorm::plan{make_problem({1, std::size_t{1} << 33, std::size_t{1} << 32, 1})};
+      },
+      {"batch * channels * spatial", "overflow"});
   // The element count fits size_t but the bytes do not (and 2^61 floats exceed PTRDIFF_MAX bytes).
   expect_invalid([&] { groupnorm::plan{make_problem({std::size_t{1} << 62, 1, 1, 1})}; }, {"overflow"});
   expect_invalid([&] { groupnorm::plan{make_problem({std::size_t{1} << 61, 1, 1, 1})}; }, {"overflow"});
@@ -210,7 +223,8 @@ TEST_CASE("run on a residual plan rejects a missing or short residual and a wron
   t.residual = r;
   t.sum = sum.v;
   expect_invalid([&] { pl.run(t); }, {"sum has 39 elements", "expected 40"});
-  // The simple run() has no residual argument: it must be rejected on this plan, not silently ignore residual.
+  // The simple run() has no residual argument: it must be rejected on this plan, not silently ignore
+  // residual.
   expect_invalid([&] { pl.run(x, y.v); }, {"residual"});
   CHECK(y.untouched());
   CHECK(sum.untouched());
@@ -271,9 +285,11 @@ TEST_CASE("one-shot group_normalization rejects a short shape a mismatched x and
   const std::array<std::size_t, 1> rank1 = {40};
   expect_invalid([&] { (void)groupnorm::group_normalization(x, rank1, {}, {}, 1); }, {"rank 1"});
   const std::array<std::size_t, 3> dims = {2, 4, 6};
-  expect_invalid([&] { (void)groupnorm::group_normalization(x, dims, {}, {}, 2); }, {"x has 40 elements", "48"});
+  expect_invalid([&] { (void)groupnorm::group_normalization(x, dims, {}, {}, 2); },
+                 {"x has 40 elements", "48"});
   const std::array<std::size_t, 3> ok = {2, 4, 5};
-  expect_invalid([&] { (void)groupnorm::group_normalization(x, ok, {}, {}, 3); }, {"num_groups = 3", "channels = 4"});
+  expect_invalid([&] { (void)groupnorm::group_normalization(x, ok, {}, {}, 3); },
+                 {"num_groups = 3", "channels = 4"});
   const std::vector<float> g3(3, 1.0f);
   expect_invalid([&] { (void)groupnorm::group_normalization(x, ok, g3, {}, 2); }, {"gamma has 3 elements"});
 }

@@ -1,11 +1,14 @@
-// libFuzzer target: the C ABI (gn_group_norm_f32 and gn_group_norm_ex) with arbitrary small sizes, groups, eps
-// bits, null / present gamma and beta, aliasing and overlap choices, storage types, layouts, activations,
-// residual and saved statistics, and num_threads in -1..4, on small heap buffers (so ASan sees every stray byte).
+// libFuzzer target: the C ABI (gn_group_norm_f32 and gn_group_norm_ex) with arbitrary small sizes, groups,
+// eps bits, null / present gamma and beta, aliasing and overlap choices, storage types, layouts, activations,
+// residual and saved statistics, and num_threads in -1..4, on small heap buffers (so ASan sees every stray
+// byte).
 //
 // Oracle:
-//  * the arguments the contract rejects (zero channels / groups, groups not dividing channels, eps NaN / Inf /
+//  * the arguments the contract rejects (zero channels / groups, groups not dividing channels, eps NaN / Inf
+//  /
 //    negative, num_threads < 0, null x or y with data, any overlap but y == x, sizes overflowing) must give
-//    GN_INVALID_ARGUMENT; every non-GN_OK status must leave y, x (in place), sum, mean and rstd byte-identical;
+//    GN_INVALID_ARGUMENT; every non-GN_OK status must leave y, x (in place), sum, mean and rstd
+//    byte-identical;
 //  * valid arguments must give GN_OK (or GN_INVALID_ARGUMENT naming a feature "not supported" yet);
 //  * a GN_OK output is compared with the float64 reference of tools/reference.hpp, per element, within
 //        tol = (K + 8) u |gamma_c| rstd D + 4 u (|beta_c| + |y_ref|)   (+ the 16-bit storage rounding)
@@ -15,9 +18,10 @@
 //    v - mean_hi, scale, the product and the sum once each. An indexing or grouping error is off by O(|y|).
 //  * the comparison is skipped (and only the NaN / finiteness rules below are checked) where the float
 //    arithmetic the contract allows cannot be accurate: non-finite x, gamma or beta; var + eps < 2^-100 (the
-//    squares underflow, or var = eps = 0 makes y = 0 / 0); D > 2^60 (squared deviations overflow float lanes);
-//    |gamma| rstd > 2^100 (the float scale overflows); |y_ref| beyond the storage type's range;
-//  * NaN rule: a slice whose inputs contain NaN or Inf gives NaN everywhere in it (the reference's var is NaN),
+//    squares underflow, or var = eps = 0 makes y = 0 / 0); D > 2^60 (squared deviations overflow float
+//    lanes); |gamma| rstd > 2^100 (the float scale overflows); |y_ref| beyond the storage type's range;
+//  * NaN rule: a slice whose inputs contain NaN or Inf gives NaN everywhere in it (the reference's var is
+//  NaN),
 //    for every activation, and its saved mean / rstd are NaN. Finite rule: finite x, gamma, beta with
 //    eps >= 2^-100, D <= 2^60 and a bound |gamma| D / sqrt(eps) + |beta| < 2^100 give finite outputs.
 // Any violation aborts (libFuzzer reports a crash and keeps the input).
@@ -42,7 +46,8 @@ constexpr double kU = 0x1p-24;
 constexpr double kK = 512;
 
 [[noreturn]] void die(const char* what, double a = 0, double b = 0, std::size_t i = 0) {
-  std::fprintf(stderr, "fuzz_c_api: %s (%.9g vs %.9g at %zu); last error: %s\n", what, a, b, i, gn_last_error());
+  std::fprintf(stderr, "fuzz_c_api: %s (%.9g vs %.9g at %zu); last error: %s\n", what, a, b, i,
+               gn_last_error());
   std::abort();
 }
 
@@ -71,7 +76,9 @@ float bf16_to_float(std::uint16_t h) {
 struct region {
   std::uintptr_t b, e;
 };
-bool overlap(region a, region c) { return a.b != a.e && c.b != c.e && a.b < c.e && c.b < a.e; }
+bool overlap(region a, region c) {
+  return a.b != a.e && c.b != c.e && a.b < c.e && c.b < a.e;
+}
 region reg(const void* p, std::size_t bytes) {
   const auto b = reinterpret_cast<std::uintptr_t>(p);
   return {b, p ? b + bytes : b};
@@ -79,24 +86,31 @@ region reg(const void* p, std::size_t bytes) {
 
 double activate(int act, double v) {
   switch (act) {
-    case GN_ACTIVATION_RELU: return v < 0 ? 0.0 : v;
-    case GN_ACTIVATION_SILU: return v / (1.0 + std::exp(-v));
-    case GN_ACTIVATION_GELU: return 0.5 * v * std::erfc(-v / std::sqrt(2.0));
-    default: return v;
+    case GN_ACTIVATION_RELU:
+      return v < 0 ? 0.0 : v;
+    case GN_ACTIVATION_SILU:
+      return v / (1.0 + std::exp(-v));
+    case GN_ACTIVATION_GELU:
+      return 0.5 * v * std::erfc(-v / std::sqrt(2.0));
+    default:
+      return v;
   }
 }
 
 float value(FuzzedDataProvider& in, int mode, float base) {
   switch (mode) {
-    case 0: return static_cast<float>(in.ConsumeIntegral<std::int8_t>()) * 0.25f;
+    case 0:
+      return static_cast<float>(in.ConsumeIntegral<std::int8_t>()) * 0.25f;
     case 1: {
       const std::uint32_t bits = in.ConsumeIntegral<std::uint32_t>();
       float f;
       std::memcpy(&f, &bits, 4);
       return f;
     }
-    case 2: return base + static_cast<float>(in.ConsumeIntegral<std::int8_t>()) * 0.0078125f;  // big mean
-    default: return base;  // constant: var = 0
+    case 2:
+      return base + static_cast<float>(in.ConsumeIntegral<std::int8_t>()) * 0.0078125f;  // big mean
+    default:
+      return base;  // constant: var = 0
   }
 }
 
@@ -118,14 +132,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // eps: the default, 0, a small range, or raw bits (NaN, Inf, negative, subnormal).
   float eps = 1e-5f;
   switch (in.ConsumeIntegralInRange<int>(0, 3)) {
-    case 1: eps = 0.0f; break;
-    case 2: eps = in.ConsumeFloatingPointInRange<float>(0.0f, 4.0f); break;
+    case 1:
+      eps = 0.0f;
+      break;
+    case 2:
+      eps = in.ConsumeFloatingPointInRange<float>(0.0f, 4.0f);
+      break;
     case 3: {
       const std::uint32_t bits = in.ConsumeIntegral<std::uint32_t>();
       std::memcpy(&eps, &bits, 4);
       break;
     }
-    default: break;
+    default:
+      break;
   }
   const int num_threads = in.ConsumeIntegralInRange<int>(-1, 4);
   gn_options o;
@@ -143,23 +162,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     bad_struct = in.ConsumeIntegralInRange<int>(0, 31) == 0;
   }
   const bool gamma_present = in.ConsumeBool(), beta_present = in.ConsumeBool();
-  // 0 separate, 1 in place, 2 y = x + k, 3 x = y + k, 4 y overlaps gamma, 5 x null, 6 y null, 7 sum overlaps x
+  // 0 separate, 1 in place, 2 y = x + k, 3 x = y + k, 4 y overlaps gamma, 5 x null, 6 y null, 7 sum overlaps
+  // x
   const int alias = in.ConsumeIntegralInRange<int>(0, 15) < 8 ? in.ConsumeIntegralInRange<int>(0, 1)
-                                                               : in.ConsumeIntegralInRange<int>(0, 7);
+                                                              : in.ConsumeIntegralInRange<int>(0, 7);
   const int xmode = in.ConsumeIntegralInRange<int>(0, 3), gmode = in.ConsumeIntegralInRange<int>(0, 3);
 
   // ---- what the contract says about these arguments
   std::size_t per = 0, total = 0, bytes = 0;
   const std::size_t esize = dtype == GN_DTYPE_F32 ? 4 : 2;
-  const bool overflow = __builtin_mul_overflow(channels, spatial, &per) || __builtin_mul_overflow(per, batch, &total) ||
+  const bool overflow = __builtin_mul_overflow(channels, spatial, &per) ||
+                        __builtin_mul_overflow(per, batch, &total) ||
                         __builtin_mul_overflow(total, esize, &bytes) ||
                         bytes > static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
   if (!overflow && total > 4 * 12 * 80) return 0;  // a valid but large problem: not on these small buffers
   const std::size_t n = overflow ? 16 : total;     // buffer elements (overflow cases must not touch them)
   const std::size_t c_alloc = std::max<std::size_t>(channels <= 12 ? channels : 12, 1);
-  bool invalid = overflow || channels == 0 || groups == 0 || (groups && channels % groups) || !std::isfinite(eps) ||
-                 eps < 0 || num_threads < 0 || bad_struct || dtype > 2 || layout > 1 || act > 3 ||
-                 (want_sum && !residual);
+  bool invalid = overflow || channels == 0 || groups == 0 || (groups && channels % groups) ||
+                 !std::isfinite(eps) || eps < 0 || num_threads < 0 || bad_struct || dtype > 2 || layout > 1 ||
+                 act > 3 || (want_sum && !residual);
 
   // ---- buffers: one pool so overlaps are real pointers into the same allocation
   const std::size_t k = n > 1 ? 1 + in.ConsumeIntegralInRange<std::size_t>(0, n - 2) : 0;
@@ -209,7 +230,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t xb = xp ? total * esize : 0, yb = yp ? total * esize : 0;
     if (total != 0 && (!xp || !yp)) invalid = true;
     const region rx = reg(xp, xb), ry = reg(yp, yb), rg = reg(gp, gp ? channels * 4 : 0),
-                 rb = reg(bp, bp ? channels * 4 : 0), rr = reg(residual ? r : nullptr, residual ? total * esize : 0),
+                 rb = reg(bp, bp ? channels * 4 : 0),
+                 rr = reg(residual ? r : nullptr, residual ? total * esize : 0),
                  rs = reg(want_sum ? sum : nullptr, want_sum ? total * esize : 0);
     if (overlap(ry, rx) && xp != yp) invalid = true;
     if (overlap(ry, rg) || overlap(ry, rb) || overlap(ry, rr) || overlap(rs, rx) || overlap(rs, rg) ||
@@ -231,8 +253,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (use_ex) {
     st = gn_group_norm_ex(xp, yp, gp, bp, batch, channels, spatial, groups, eps, &o);
   } else {
-    st = gn_group_norm_f32(static_cast<const float*>(xp), static_cast<float*>(yp), gp, bp, batch, channels, spatial,
-                           groups, eps, num_threads);
+    st = gn_group_norm_f32(static_cast<const float*>(xp), static_cast<float*>(yp), gp, bp, batch, channels,
+                           spatial, groups, eps, num_threads);
   }
   if (st != GN_OK) {
     if (pool != before) die("an error status wrote into the buffers");
@@ -244,7 +266,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (st != GN_INVALID_ARGUMENT) die("invalid arguments not rejected", st);
     return 0;
   }
-  if (st == GN_INVALID_ARGUMENT && std::strstr(gn_last_error(), "not supported")) return 0;  // a feature not yet there
+  if (st == GN_INVALID_ARGUMENT && std::strstr(gn_last_error(), "not supported"))
+    return 0;  // a feature not yet there
   if (st != GN_OK) die("valid arguments rejected", st);
   if (total == 0) {
     if (pool != before) die("an empty problem wrote");
@@ -276,9 +299,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
   const std::vector<float> g(gamma, gamma + channels), bt(beta, beta + channels);
   std::vector<groupnorm::reference::stats> stats;
-  const std::vector<double> ref = groupnorm::reference::group_norm(
-      v.data(), batch, channels, spatial, groups, static_cast<double>(eps), gp ? g : std::vector<float>{},
-      bp ? bt : std::vector<float>{}, &stats);
+  const std::vector<double> ref =
+      groupnorm::reference::group_norm(v.data(), batch, channels, spatial, groups, static_cast<double>(eps),
+                                       gp ? g : std::vector<float>{}, bp ? bt : std::vector<float>{}, &stats);
   const double out_max = dtype == GN_DTYPE_F16 ? 65504.0 : 3.0e38;
   const double store_rel = dtype == GN_DTYPE_F16 ? 0x1p-11 : dtype == GN_DTYPE_BF16 ? 0x1p-8 : 0.0;
   const double store_abs = dtype == GN_DTYPE_F16 ? 0x1p-24 : 0.0;
@@ -296,14 +319,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (std::getenv("GN_FUZZ_DEBUG")) {
       std::fprintf(stderr, "pair %zu dtype %d layout %d act %d res %d eps %g slice:", p, dtype, layout, act,
                    residual ? 1 : 0, static_cast<double>(eps));
-      for (std::size_t i = 0; i < slice && i < 64; ++i) std::fprintf(stderr, " %g", static_cast<double>(v[p * slice + i]));
+      for (std::size_t i = 0; i < slice && i < 64; ++i)
+        std::fprintf(stderr, " %g", static_cast<double>(v[p * slice + i]));
       std::fprintf(stderr, "\n");
     }
-    if (want_stats && !finite_in && (!std::isnan(mean[p]) && !std::isinf(mean[p]))) die("mean of a NaN slice", mean[p]);
+    if (want_stats && !finite_in && (!std::isnan(mean[p]) && !std::isinf(mean[p])))
+      die("mean of a NaN slice", mean[p]);
     if (want_stats && !finite_in && !std::isnan(rstd[p])) die("rstd of a NaN slice", rstd[p]);
     const double var_eps = stats[p].var + eps, rstd_ref = 1.0 / std::sqrt(var_eps);
     if (want_stats && finite_in && var_eps >= 0x1p-100 && dmax <= 0x1p60) {
-      if (std::fabs(mean[p] - stats[p].mean) > (kK + 2) * kU * dmax + kU * std::fabs(stats[p].mean) + 0x1p-149)
+      if (std::fabs(mean[p] - stats[p].mean) >
+          (kK + 2) * kU * dmax + kU * std::fabs(stats[p].mean) + 0x1p-149)
         die("saved mean", mean[p], stats[p].mean, p);
       if (rstd_ref < 0x1p100 && std::fabs(rstd[p] - rstd_ref) > (kK + 2) * kU * rstd_ref)
         die("saved rstd", rstd[p], rstd_ref, p);
@@ -328,11 +354,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (!finite_gb || var_eps < 0x1p-100 || dmax > 0x1p60) continue;
         const double yref = activate(act, ref[i]);
         if (std::fabs(gm) * rstd_ref > 0x1p100 || std::fabs(ref[i]) > out_max * 0.99) continue;
-        if (std::fabs(gm) * dmax / std::sqrt(static_cast<double>(eps)) + std::fabs(bb) < 0x1p100 && !std::isfinite(got))
+        if (std::fabs(gm) * dmax / std::sqrt(static_cast<double>(eps)) + std::fabs(bb) < 0x1p100 &&
+            !std::isfinite(got))
           die("finite inputs gave a non-finite output", got, yref, i);
-        const double tol = (kK + 8) * kU * std::fabs(gm) * rstd_ref * dmax + 4 * kU * (std::fabs(bb) + std::fabs(ref[i])) +
+        const double tol = (kK + 8) * kU * std::fabs(gm) * rstd_ref * dmax +
+                           4 * kU * (std::fabs(bb) + std::fabs(ref[i])) +
                            (store_rel + act_rel) * std::fabs(yref) + store_abs + 1e-37;
-        if (!(std::fabs(got - yref) <= tol * 1.2)) die("output differs from the float64 reference", got, yref, i);
+        if (!(std::fabs(got - yref) <= tol * 1.2))
+          die("output differs from the float64 reference", got, yref, i);
       }
     }
   }

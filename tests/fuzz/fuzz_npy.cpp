@@ -1,10 +1,11 @@
-// libFuzzer target: the strict .npy reader (tools/npy.hpp) on arbitrary bytes. Accepted files must satisfy the
-// header invariants and survive a write/read round trip bit for bit; rejected ones must fail with npy::error
-// only (never another exception, a crash, a leak or an allocation larger than the input justifies).
+// libFuzzer target: the strict .npy reader (tools/npy.hpp) on arbitrary bytes. Accepted files must satisfy
+// the header invariants and survive a write/read round trip bit for bit; rejected ones must fail with
+// npy::error only (never another exception, a crash, a leak or an allocation larger than the input
+// justifies).
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -46,8 +47,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (count != h.count) die("count != product of shape");
   if (h.data_bytes != count * npy::elem_size(h.type)) die("data_bytes != count * elem_size");
   if (h.data_offset % 16 != 0 || h.data_offset + h.data_bytes != size) die("data does not end the file");
-  const std::size_t have = h.type == npy::elem::f32 ? a.f32.size() : h.type == npy::elem::f16 ? a.f16.size()
-                                                                                               : a.bf16.size();
+  const std::size_t have = h.type == npy::elem::f32   ? a.f32.size()
+                           : h.type == npy::elem::f16 ? a.f16.size()
+                                                      : a.bf16.size();
   if (have != count) die("loaded element count != header count");
   // Round trip: what we write, we read back identically.
   const std::string again = npy::serialize(h.descr, h.shape, a.data(), h.data_bytes);

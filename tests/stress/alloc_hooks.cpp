@@ -1,7 +1,7 @@
 // Replaces the global operator new / delete (all forms) with counting versions that can be armed to throw
-// std::bad_alloc, and (outside sanitizer builds) interposes glibc's malloc family to count every C allocation of
-// the process, libtbb's and libstdc++'s included. The replacements live in the executable, so the dynamic linker
-// binds libgroupnorm's and libtbb's calls to them.
+// std::bad_alloc, and (outside sanitizer builds) interposes glibc's malloc family to count every C allocation
+// of the process, libtbb's and libstdc++'s included. The replacements live in the executable, so the dynamic
+// linker binds libgroupnorm's and libtbb's calls to them.
 #include "alloc_hooks.hpp"
 
 #include <cerrno>
@@ -22,8 +22,12 @@ std::atomic<int> mode{0};
 std::atomic<unsigned long> failed{0};
 }  // namespace
 
-void arm(fail_mode m) noexcept { mode.store(static_cast<int>(m)); }
-unsigned long failures() noexcept { return failed.load(); }
+void arm(fail_mode m) noexcept {
+  mode.store(static_cast<int>(m));
+}
+unsigned long failures() noexcept {
+  return failed.load();
+}
 
 namespace {
 bool should_fail() noexcept {
@@ -62,34 +66,70 @@ using gn_alloc::allocate;
 using gn_alloc::allocate_nothrow;
 constexpr std::size_t kDefaultAlign = alignof(std::max_align_t);
 
-void* operator new(std::size_t n) { return allocate(n, kDefaultAlign); }
-void* operator new[](std::size_t n) { return allocate(n, kDefaultAlign); }
-void* operator new(std::size_t n, std::align_val_t a) { return allocate(n, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return allocate(n, static_cast<std::size_t>(a)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return allocate_nothrow(n, kDefaultAlign); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return allocate_nothrow(n, kDefaultAlign); }
+void* operator new(std::size_t n) {
+  return allocate(n, kDefaultAlign);
+}
+void* operator new[](std::size_t n) {
+  return allocate(n, kDefaultAlign);
+}
+void* operator new(std::size_t n, std::align_val_t a) {
+  return allocate(n, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t n, std::align_val_t a) {
+  return allocate(n, static_cast<std::size_t>(a));
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  return allocate_nothrow(n, kDefaultAlign);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  return allocate_nothrow(n, kDefaultAlign);
+}
 void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
   return allocate_nothrow(n, static_cast<std::size_t>(a));
 }
 void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
   return allocate_nothrow(n, static_cast<std::size_t>(a));
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
 
 #if !GROUPNORM_TEST_SANITIZED && defined(__GLIBC__)
-// glibc documents replacing malloc by defining malloc, free, calloc and realloc (plus the aligned forms) in the
-// program; __libc_* are its own implementations, exported for exactly this use.
+// glibc documents replacing malloc by defining malloc, free, calloc and realloc (plus the aligned forms) in
+// the program; __libc_* are its own implementations, exported for exactly this use.
 extern "C" {
 void* __libc_malloc(std::size_t);
 void __libc_free(void*);
@@ -102,7 +142,9 @@ void* malloc(std::size_t n) {
   gn_alloc::mallocs.fetch_add(1, std::memory_order_relaxed);
   return __libc_malloc(n);
 }
-void free(void* p) { __libc_free(p); }
+void free(void* p) {
+  __libc_free(p);
+}
 void* calloc(std::size_t a, std::size_t b) {
   gn_alloc::mallocs.fetch_add(1, std::memory_order_relaxed);
   return __libc_calloc(a, b);
@@ -131,8 +173,8 @@ void* valloc(std::size_t n) {
   gn_alloc::mallocs.fetch_add(1, std::memory_order_relaxed);
   return __libc_valloc(n);
 }
-// oneTBB takes its memory from libtbbmalloc (scalable_malloc), which is resolved with dlsym inside libtbb and so
-// cannot be interposed from here; its pools grow through mmap, which can.
+// oneTBB takes its memory from libtbbmalloc (scalable_malloc), which is resolved with dlsym inside libtbb and
+// so cannot be interposed from here; its pools grow through mmap, which can.
 void* mmap(void* addr, std::size_t len, int prot, int flags, int fd, off_t off) {
   gn_alloc::mmaps.fetch_add(1, std::memory_order_relaxed);
   return reinterpret_cast<void*>(syscall(SYS_mmap, addr, len, prot, flags, fd, off));

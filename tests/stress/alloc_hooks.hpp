@@ -8,13 +8,14 @@ namespace gn_alloc {
 
 // Calls of any replaced operator new (all forms), from every thread of the process.
 extern std::atomic<unsigned long> news;
-// Calls of malloc, calloc, realloc, memalign, aligned_alloc, posix_memalign, valloc from every thread and every
-// library in the process (glibc's allocator is interposed). Zero forever when !kMallocCounted.
+// Calls of malloc, calloc, realloc, memalign, aligned_alloc, posix_memalign, valloc from every thread and
+// every library in the process (glibc's allocator is interposed). Zero forever when !kMallocCounted.
 extern std::atomic<unsigned long> mallocs;
 // Calls of mmap / mmap64 through the dynamic linker (libtbbmalloc's and libstdc++'s requests for fresh memory
 // from the OS; glibc's own malloc and the loader call the system directly and are not seen). Same build rule.
 extern std::atomic<unsigned long> mmaps;
-// Whether malloc & co. are interposed in this build (not in sanitizer builds: the sanitizer owns malloc there).
+// Whether malloc & co. are interposed in this build (not in sanitizer builds: the sanitizer owns malloc
+// there).
 extern const bool kMallocCounted;
 
 // Failure injection for operator new (not nothrow forms' callers: those get nullptr).

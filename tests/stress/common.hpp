@@ -12,7 +12,8 @@
 
 namespace gn_stress {
 
-// True in sanitizer builds (set by tests/stress/CMakeLists.txt): budgets shrink, the huge-tensor test is skipped.
+// True in sanitizer builds (set by tests/stress/CMakeLists.txt): budgets shrink, the huge-tensor test is
+// skipped.
 constexpr bool kSanitized = GROUPNORM_TEST_SANITIZED != 0;
 
 // Seconds a time-bounded stress loop may run: GROUPNORM_STRESS_SECONDS, else 20 (Release) or 5 (sanitizers).
@@ -21,15 +22,16 @@ inline double stress_seconds() {
   return kSanitized ? 5.0 : 20.0;
 }
 
-// Fails the whole process (and so the test) if the guarded scope does not finish in time: a deadlock becomes a
-// red test with a message instead of a CI job that hangs until its global timeout.
+// Fails the whole process (and so the test) if the guarded scope does not finish in time: a deadlock becomes
+// a red test with a message instead of a CI job that hangs until its global timeout.
 class watchdog {
  public:
   watchdog(double seconds, std::string what) : what_(std::move(what)) {
     thread_ = std::thread([this, seconds] {
       std::unique_lock<std::mutex> lock(mutex_);
       if (!cv_.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return done_; })) {
-        std::fprintf(stderr, "watchdog: '%s' did not finish within %.0f s (deadlock?)\n", what_.c_str(), seconds);
+        std::fprintf(stderr, "watchdog: '%s' did not finish within %.0f s (deadlock?)\n", what_.c_str(),
+                     seconds);
         std::fflush(stderr);
         std::_Exit(3);
       }

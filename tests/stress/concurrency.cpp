@@ -1,6 +1,6 @@
-// Concurrency stress: many caller threads share one arena and one set of immutable plans; every output must be
-// bitwise equal to the serial (1-thread) result. Nested parallelism: runs issued from inside TBB tasks of the
-// caller's arena must finish (a watchdog turns a deadlock into a failure) without creating threads.
+// Concurrency stress: many caller threads share one arena and one set of immutable plans; every output must
+// be bitwise equal to the serial (1-thread) result. Nested parallelism: runs issued from inside TBB tasks of
+// the caller's arena must finish (a watchdog turns a deadlock into a failure) without creating threads.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -130,9 +130,9 @@ TEST_CASE("8 callers x one shared arena x mixed shapes: every output bitwise equ
             y[i] = inplace[i];
             break;
           default: {  // the C ABI (its own cached arenas, guarded by a mutex) with varying thread counts
-            const gn_status st = gn_group_norm_f32(p.x.data(), y[i].data(), p.gamma.data(), p.beta.data(),
-                                                   p.sh.batch, p.sh.channels, p.sh.spatial, p.sh.groups, 1e-5f,
-                                                   static_cast<int>(r % 4));
+            const gn_status st =
+                gn_group_norm_f32(p.x.data(), y[i].data(), p.gamma.data(), p.beta.data(), p.sh.batch,
+                                  p.sh.channels, p.sh.spatial, p.sh.groups, 1e-5f, static_cast<int>(r % 4));
             if (st != GN_OK) {
               ++errors;
               fail(std::string(p.sh.name) + ": C ABI status " + std::to_string(st) + ": " + gn_last_error());
@@ -146,8 +146,8 @@ TEST_CASE("8 callers x one shared arena x mixed shapes: every output bitwise equ
       }
       if (!same_bits(y[i], p.serial)) {
         ++mismatches;
-        fail(std::string(p.sh.name) + ": output differs from the serial result (caller " + std::to_string(id) +
-             ", run " + std::to_string(r) + ")");
+        fail(std::string(p.sh.name) + ": output differs from the serial result (caller " +
+             std::to_string(id) + ", run " + std::to_string(r) + ")");
       }
       ++runs;
     }
@@ -228,8 +228,8 @@ TEST_CASE("runs issued from inside TBB tasks of the caller's arena complete with
             p.plan.run(p.x, y, p.gamma, p.beta, &other);
             break;
           default:  // the C ABI from inside a task (its own cached arena)
-            if (gn_group_norm_f32(p.x.data(), y.data(), p.gamma.data(), p.beta.data(), p.sh.batch, p.sh.channels,
-                                  p.sh.spatial, p.sh.groups, 1e-5f, 0) != GN_OK)
+            if (gn_group_norm_f32(p.x.data(), y.data(), p.gamma.data(), p.beta.data(), p.sh.batch,
+                                  p.sh.channels, p.sh.spatial, p.sh.groups, 1e-5f, 0) != GN_OK)
               ++errors;
             break;
         }
@@ -246,8 +246,8 @@ TEST_CASE("runs issued from inside TBB tasks of the caller's arena complete with
   CHECK(max_seen_concurrency.load() == outer_threads);
   // Threads that ever entered the caller's arena: at most its concurrency (the caller + its workers).
   CHECK(recorder.distinct() <= static_cast<std::size_t>(outer_threads));
-  // No thread created by the nested runs (the C ABI's cached arenas share TBB's one worker pool, whose size is
-  // fixed by the hardware, and the library never starts threads of its own).
+  // No thread created by the nested runs (the C ABI's cached arenas share TBB's one worker pool, whose size
+  // is fixed by the hardware, and the library never starts threads of its own).
   MESSAGE("OS threads before nested runs: " << threads_before << ", after: " << threads_after);
   if (threads_before > 0) CHECK(threads_after <= threads_before);
 }

@@ -1,7 +1,7 @@
 // Faults: allocation failure inside plan creation and inside the C ABI (which allocates when it creates the
-// cached arena for a num_threads value it has not seen), and forced internal failures (lib/fault_injection.hpp):
-// the C++ API throws std::bad_alloc, the C ABI returns a status with a message, nothing is written, and no
-// exception ever escapes the C boundary.
+// cached arena for a num_threads value it has not seen), and forced internal failures
+// (lib/fault_injection.hpp): the C++ API throws std::bad_alloc, the C ABI returns a status with a message,
+// nothing is written, and no exception ever escapes the C boundary.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -23,7 +23,8 @@ constexpr float kSentinel = -4242.0f;
 
 struct buffers {
   std::vector<float> x, y, gamma, beta;
-  buffers(std::size_t n, std::size_t channels) : x(n), y(n, kSentinel), gamma(channels, 1.5f), beta(channels, 0.25f) {
+  buffers(std::size_t n, std::size_t channels)
+      : x(n), y(n, kSentinel), gamma(channels, 1.5f), beta(channels, 0.25f) {
     for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<float>((i * 37) % 101) * 0.125f - 3.0f;
   }
   bool y_untouched() const {
@@ -32,14 +33,14 @@ struct buffers {
 };
 
 // Calls the C ABI with each num_threads value in turn (1 .. hardware) while `mode` is armed, until one call
-// triggers an allocation failure (a count whose arena was not cached yet). Returns that call's status, or -1 when
-// every arena already existed.
+// triggers an allocation failure (a count whose arena was not cached yet). Returns that call's status, or -1
+// when every arena already existed.
 int first_failing_call(buffers& b, gn_alloc::fail_mode mode) {
   for (int t = 1; t <= tbb::info::default_concurrency(); ++t) {
     const unsigned long before = gn_alloc::failures();
     gn_alloc::arm(mode);
-    const gn_status st = gn_group_norm_f32(b.x.data(), b.y.data(), b.gamma.data(), b.beta.data(), 2, 8, 4096, 4,
-                                           1e-5f, t);
+    const gn_status st =
+        gn_group_norm_f32(b.x.data(), b.y.data(), b.gamma.data(), b.beta.data(), 2, 8, 4096, 4, 1e-5f, t);
     gn_alloc::arm(gn_alloc::fail_mode::off);
     if (gn_alloc::failures() != before) return st;
     REQUIRE(st == GN_OK);  // cached arena: no allocation, a normal run
@@ -71,7 +72,8 @@ TEST_CASE("C ABI: one failed allocation gives GN_OUT_OF_MEMORY; the same call th
   CHECK(st == GN_OUT_OF_MEMORY);
   CHECK(b.y_untouched());
   CHECK(std::string(gn_last_error()).find("out of memory") != std::string::npos);
-  CHECK(gn_group_norm_f32(b.x.data(), b.y.data(), b.gamma.data(), b.beta.data(), 2, 8, 4096, 4, 1e-5f, 1) == GN_OK);
+  CHECK(gn_group_norm_f32(b.x.data(), b.y.data(), b.gamma.data(), b.beta.data(), 2, 8, 4096, 4, 1e-5f, 1) ==
+        GN_OK);
   CHECK(std::string(gn_last_error()).empty());
   CHECK_FALSE(b.y_untouched());
 }
@@ -150,7 +152,8 @@ TEST_CASE("C ABI: a forced internal failure gives GN_INTERNAL_ERROR with a messa
   }
   SUBCASE("the fault is one-shot: the next call succeeds and clears the message") {
     inject_fault(fault::std_exception);
-    CHECK(gn_group_norm_f32(b.x.data(), b.y.data(), nullptr, nullptr, 2, 8, 64, 4, 1e-5f, 0) == GN_INTERNAL_ERROR);
+    CHECK(gn_group_norm_f32(b.x.data(), b.y.data(), nullptr, nullptr, 2, 8, 64, 4, 1e-5f, 0) ==
+          GN_INTERNAL_ERROR);
     CHECK(gn_group_norm_f32(b.x.data(), b.y.data(), nullptr, nullptr, 2, 8, 64, 4, 1e-5f, 0) == GN_OK);
     CHECK(std::string(gn_last_error()).empty());
   }

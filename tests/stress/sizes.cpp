@@ -83,7 +83,8 @@ TEST_CASE("the C ABI reports overflowing sizes as GN_INVALID_ARGUMENT and writes
   std::array<float, 16> x{}, y{};
   y.fill(-123.0f);
   const std::size_t big = std::size_t{1} << 40;
-  CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, big, big, 1, 1, 1e-5f, 0) == GN_INVALID_ARGUMENT);
+  CHECK(gn_group_norm_f32(x.data(), y.data(), nullptr, nullptr, big, big, 1, 1, 1e-5f, 0) ==
+        GN_INVALID_ARGUMENT);
   const std::string msg = gn_last_error();
   INFO(msg);
   CHECK(msg.find(std::to_string(big)) != std::string::npos);
@@ -131,8 +132,8 @@ void fill_pattern(float* x, std::size_t n, tbb::task_arena& arena) {
   });
 }
 
-// Checks y (in place over the pattern) at the start, the end, around 2^31 and 2^32 element offsets and at random
-// positions of each slice against the analytic result. Returns the number of failures.
+// Checks y (in place over the pattern) at the start, the end, around 2^31 and 2^32 element offsets and at
+// random positions of each slice against the analytic result. Returns the number of failures.
 std::size_t verify_sample(const float* y, std::size_t batch, std::size_t channels, std::size_t spatial,
                           std::size_t groups, float eps) {
   const std::size_t slice = channels / groups * spatial, total = batch * channels * spatial;
@@ -178,8 +179,8 @@ TEST_CASE("a slice of 2^31 + 17 elements, in place (about 8.6 GB), matches its a
   }
   const unsigned long long avail = gn_stress::mem_available_bytes();
   if (avail < need) {
-    MESSAGE("SKIPPED: the 2^31-element test needs " << need / (1ull << 20) << " MiB available, /proc/meminfo has "
-                                                    << avail / (1ull << 20) << " MiB");
+    MESSAGE("SKIPPED: the 2^31-element test needs "
+            << need / (1ull << 20) << " MiB available, /proc/meminfo has " << avail / (1ull << 20) << " MiB");
     return;
   }
   std::unique_ptr<float[]> buf(new float[n]);

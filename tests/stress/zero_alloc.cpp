@@ -1,10 +1,11 @@
-// Zero heap allocation per run on a prepared plan. What is counted (alloc_hooks.cpp): every call of the global
-// operator new (all forms) and, outside sanitizer builds, every call of glibc's malloc, calloc, realloc,
-// memalign, aligned_alloc, posix_memalign and valloc, from all threads and all libraries of the process
-// (libgroupnorm, libtbb, libstdc++). Not counted: oneTBB's task objects, which come from its per-thread
-// small-object pools, backed by libtbbmalloc's scalable_malloc when installed (Debian: yes) — resolved by dlsym
-// inside libtbb, so not interposable — else by malloc (counted). What is counted of libtbbmalloc is its growth:
-// calls of mmap, which must also stay at zero. Allocations served from TBB's recycled pools are not seen.
+// Zero heap allocation per run on a prepared plan. What is counted (alloc_hooks.cpp): every call of the
+// global operator new (all forms) and, outside sanitizer builds, every call of glibc's malloc, calloc,
+// realloc, memalign, aligned_alloc, posix_memalign and valloc, from all threads and all libraries of the
+// process (libgroupnorm, libtbb, libstdc++). Not counted: oneTBB's task objects, which come from its
+// per-thread small-object pools, backed by libtbbmalloc's scalable_malloc when installed (Debian: yes) —
+// resolved by dlsym inside libtbb, so not interposable — else by malloc (counted). What is counted of
+// libtbbmalloc is its growth: calls of mmap, which must also stay at zero. Allocations served from TBB's
+// recycled pools are not seen.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -27,8 +28,8 @@ struct case_t {
   bool residual;
 };
 
-// tiny (stays on the calling thread), split (B*G = 1: one slice spread over the arena), many pairs, big slices
-// (split even with several pairs), and the fused residual + saved statistics form.
+// tiny (stays on the calling thread), split (B*G = 1: one slice spread over the arena), many pairs, big
+// slices (split even with several pairs), and the fused residual + saved statistics form.
 const case_t kCases[] = {
     {"tiny_b1_c32_8x8", 1, 32, 64, 8, false},
     {"split_g1_b1_c64_128x128", 1, 64, 128 * 128, 1, false},
@@ -114,7 +115,8 @@ TEST_CASE("a run on a prepared plan performs zero heap allocations (tiny, split,
     CHECK(gn_alloc::news.load() > news0);
     if (gn_alloc::kMallocCounted) CHECK(gn_alloc::mallocs.load() > mallocs0 + 1);
   }
-  // Warm-up: TBB creates its workers, task pools and per-thread data on first use; the C ABI creates its arena.
+  // Warm-up: TBB creates its workers, task pools and per-thread data on first use; the C ABI creates its
+  // arena.
   for (int w = 0; w < 5; ++w)
     for (std::size_t i = 0; i < plans.size(); ++i)
       for (int how = 0; how < 3; ++how) run(i, how);
@@ -136,7 +138,8 @@ TEST_CASE("a run on a prepared plan performs zero heap allocations (tiny, split,
       CHECK(std::memcmp(data[i].y.data(), data[i].expected.data(), data[i].y.size() * sizeof(float)) == 0);
     }
   }
-  const std::string what = gn_alloc::kMallocCounted ? "operator new, malloc family and mmap counted"
-                                                    : "operator new counted (sanitizer build: malloc belongs to it)";
+  const std::string what = gn_alloc::kMallocCounted
+                               ? "operator new, malloc family and mmap counted"
+                               : "operator new counted (sanitizer build: malloc belongs to it)";
   MESSAGE(what);
 }

@@ -2,9 +2,10 @@
 //
 //   groupnorm.group_normalization(X, gamma, beta, num_groups, epsilon=1e-5, *, out=None, threads=None)
 //
-// X is (batch, channels, spatial...) in C order. float32 arrays that are C-contiguous are used without a copy;
-// anything else real-valued is converted to float32 (float16 arrays stay float16 and give a float16 result).
-// The GIL is released while the kernel runs. Bad arguments raise ValueError with the library's message.
+// X is (batch, channels, spatial...) in C order. float32 arrays that are C-contiguous are used without a
+// copy; anything else real-valued is converted to float32 (float16 arrays stay float16 and give a float16
+// result). The GIL is released while the kernel runs. Bad arguments raise ValueError with the library's
+// message.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -27,8 +28,8 @@ namespace {
 
 using farray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
-// One task_arena per thread count, created on first use and kept for the life of the process (deliberately never
-// destroyed: tearing TBB arenas down during interpreter shutdown gains nothing).
+// One task_arena per thread count, created on first use and kept for the life of the process (deliberately
+// never destroyed: tearing TBB arenas down during interpreter shutdown gains nothing).
 tbb::task_arena& arena_for(int threads) {
   static std::mutex mutex;
   static auto* cache = new std::map<int, std::unique_ptr<tbb::task_arena>>();
@@ -44,12 +45,16 @@ std::string shape_str(const py::array& a) {
   return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
-std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+std::string dtype_str(const py::array& a) {
+  return py::str(a.dtype()).cast<std::string>();
+}
 
-[[noreturn]] void value_error(const std::string& what) { throw py::value_error("groupnorm: " + what); }
+[[noreturn]] void value_error(const std::string& what) {
+  throw py::value_error("groupnorm: " + what);
+}
 
-// gamma / beta: None (absent: an unused empty array) or anything convertible to float32; the library checks the
-// element count.
+// gamma / beta: None (absent: an unused empty array) or anything convertible to float32; the library checks
+// the element count.
 farray affine(const py::object& o, const char* name) {
   if (o.is_none()) return farray();
   const py::array a = py::array::ensure(o);
@@ -65,12 +70,14 @@ farray affine(const py::object& o, const char* name) {
 py::object group_normalization(const py::object& X, const py::object& gamma_obj, const py::object& beta_obj,
                                const py::object& num_groups_obj, double epsilon, const py::object& out_obj,
                                const py::object& threads_obj) {
-  // X: float16 stays float16; every other real dtype (and non-contiguous float32) becomes C-contiguous float32.
+  // X: float16 stays float16; every other real dtype (and non-contiguous float32) becomes C-contiguous
+  // float32.
   const py::array any = py::array::ensure(X);
   if (!any) throw py::type_error("groupnorm: X must be a numpy.ndarray or array-like");
   const char kind = any.dtype().kind();
   if (kind != 'f' && kind != 'i' && kind != 'u')
-    value_error("X has dtype " + dtype_str(any) + ", expected a real floating-point type (float32 or float16)");
+    value_error("X has dtype " + dtype_str(any) +
+                ", expected a real floating-point type (float32 or float16)");
   const bool half = kind == 'f' && any.dtype().itemsize() == 2;
   py::array x;
   if (half) {
@@ -104,7 +111,8 @@ py::object group_normalization(const py::object& X, const py::object& gamma_obj,
     if (!t) throw py::error_already_set();
     const long long n = PyLong_AsLongLongAndOverflow(t.ptr(), &overflow);
     if (overflow != 0 || n < 1 || n > 65536)
-      value_error("threads = " + py::str(t).cast<std::string>() + ", expected None (all hardware threads) or a count from 1 to 65536");
+      value_error("threads = " + py::str(t).cast<std::string>() +
+                  ", expected None (all hardware threads) or a count from 1 to 65536");
     threads = static_cast<int>(n);
   } else {
     threads = tbb::info::default_concurrency();
@@ -126,23 +134,26 @@ py::object group_normalization(const py::object& X, const py::object& gamma_obj,
     std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
     out = py::array(out_dtype, shape);
   } else {
-    if (!py::isinstance<py::array>(out_obj)) throw py::type_error("groupnorm: out must be None or a numpy.ndarray");
+    if (!py::isinstance<py::array>(out_obj))
+      throw py::type_error("groupnorm: out must be None or a numpy.ndarray");
     out = py::reinterpret_borrow<py::array>(out_obj);
     if (!out.dtype().equal(out_dtype))
-      value_error("out has dtype " + dtype_str(out) + ", expected " + (half ? std::string("float16") : std::string("float32")) +
-                  " (the dtype of the result)");
+      value_error("out has dtype " + dtype_str(out) + ", expected " +
+                  (half ? std::string("float16") : std::string("float32")) + " (the dtype of the result)");
     if (!(out.flags() & py::array::c_style)) value_error("out is not C-contiguous");
     if (!out.writeable()) value_error("out is read-only");
     bool same = out.ndim() == x.ndim();
     for (py::ssize_t i = 0; same && i < x.ndim(); ++i) same = out.shape(i) == x.shape(i);
-    if (!same) value_error("out has shape " + shape_str(out) + ", expected " + shape_str(x) + " (the shape of X)");
+    if (!same)
+      value_error("out has shape " + shape_str(out) + ", expected " + shape_str(x) + " (the shape of X)");
   }
 
   const std::size_t n = static_cast<std::size_t>(x.size());
   const void* xp = x.data();
   void* yp = out.mutable_data();
   auto as_span = [](const py::object& given, const farray& a) {
-    return given.is_none() ? std::span<const float>() : std::span<const float>(a.data(), static_cast<std::size_t>(a.size()));
+    return given.is_none() ? std::span<const float>()
+                           : std::span<const float>(a.data(), static_cast<std::size_t>(a.size()));
   };
   const std::span<const float> g = as_span(gamma_obj, gamma), b = as_span(beta_obj, beta);
   tbb::task_arena& arena = arena_for(threads);
@@ -192,7 +203,9 @@ PYBIND11_MODULE(groupnorm, m) {
         "   shape; out=X normalizes X in place. Returns out.\n"
         "threads: None = all hardware threads, n = a task arena of n threads (arenas are cached per count).\n"
         "   The result does not depend on it.\n"
-        "The GIL is released during the computation. Raises ValueError with the library's message on bad input.");
-  m.def("hardware_threads", [] { return tbb::info::default_concurrency(); },
-        "Number of threads `threads=None` uses.");
+        "The GIL is released during the computation. Raises ValueError with the library's message on bad "
+        "input.");
+  m.def(
+      "hardware_threads", [] { return tbb::info::default_concurrency(); },
+      "Number of threads `threads=None` uses.");
 }

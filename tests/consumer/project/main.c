@@ -34,8 +34,8 @@ int main(void) {
   gn_options_init(&options);
   options.mean = mean;
   options.rstd = rstd;
-  if (gn_group_norm_ex(x, y, NULL, NULL, 1, 2, 2, 1, 1e-5f, &options) != GN_OK || fabs(mean[0] - 2.5) > 1e-6 ||
-      fabs(rstd[0] - 1.0 / sqrt(1.25 + 1e-5)) > 1e-5) {
+  if (gn_group_norm_ex(x, y, NULL, NULL, 1, 2, 2, 1, 1e-5f, &options) != GN_OK ||
+      fabs(mean[0] - 2.5) > 1e-6 || fabs(rstd[0] - 1.0 / sqrt(1.25 + 1e-5)) > 1e-5) {
     fprintf(stderr, "gn_group_norm_ex: mean %g rstd %g (%s)\n", mean[0], rstd[0], gn_last_error());
     return 1;
   }
