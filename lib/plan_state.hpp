@@ -67,6 +67,18 @@ struct run_buffers {
   float* rstd = nullptr;
 };
 
+// p + bytes; a null pointer (an absent optional buffer) stays null.
+inline const void* advance(const void* p, std::size_t bytes) noexcept {
+  return p ? static_cast<const char*>(p) + bytes : nullptr;
+}
+inline void* advance(void* p, std::size_t bytes) noexcept {
+  return p ? static_cast<char*>(p) + bytes : nullptr;
+}
+
+// mean and rstd = 1 / sqrt(var + eps) of a fully merged (sample, group); writes the optional saved
+// statistics.
+slice_stats finish_slice(const plan_state& s, const run_buffers& b, std::size_t pair, const moments& m);
+
 // Validates a problem and fixes its schedule (throws groupnorm::invalid_argument). No heap allocation.
 plan_state make_plan_state(const problem& p);
 

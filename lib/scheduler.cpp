@@ -24,13 +24,6 @@ struct slice_view {
   const float* beta;
 };
 
-const void* advance(const void* p, std::size_t bytes) {
-  return p ? static_cast<const char*>(p) + bytes : nullptr;
-}
-void* advance(void* p, std::size_t bytes) {
-  return p ? static_cast<char*>(p) + bytes : nullptr;
-}
-
 slice_view slice_at(const plan_state& s, const run_buffers& b, std::size_t pair) {
   const std::size_t bytes = pair * s.slice_elems * s.elem_size;
   const std::size_t first_channel = (pair % s.desc.num_groups) * s.channels_per_group;
@@ -59,14 +52,6 @@ moments chunk_at(const plan_state& s, const slice_kernels& k, const slice_view& 
   return k.moments(advance(v.x, begin * s.elem_size), advance(v.residual, begin * s.elem_size), n);
 }
 
-slice_stats finish(const plan_state& s, const run_buffers& b, std::size_t pair, const moments& m) {
-  const double var = m.m2 / m.count;
-  const slice_stats st{m.mean, 1.0 / std::sqrt(var + static_cast<double>(s.desc.epsilon))};
-  if (b.mean) b.mean[pair] = static_cast<float>(st.mean);
-  if (b.rstd) b.rstd[pair] = static_cast<float>(st.rstd);
-  return st;
-}
-
 void apply_range(const plan_state& s, const slice_kernels& k, const slice_view& v, std::size_t begin,
                  std::size_t end, slice_stats st) {
   k.apply(v.x, v.residual, v.y, v.sum, begin, end, s.desc.spatial, v.gamma, v.beta, st, s.stream_output);
@@ -91,7 +76,7 @@ void run_pairs(const plan_state& s, const run_buffers& b, const slice_kernels& k
     const std::size_t end = std::min(last, begin + batch);
     slice_stats stats[kBatchPairs];
     for (std::size_t pair = begin; pair < end; ++pair)
-      stats[pair - begin] = finish(s, b, pair, slice_moments(s, k, slice_at(s, b, pair)));
+      stats[pair - begin] = finish_slice(s, b, pair, slice_moments(s, k, slice_at(s, b, pair)));
     for (std::size_t pair = begin; pair < end; ++pair)
       apply_range(s, k, slice_at(s, b, pair), 0, s.slice_elems, stats[pair - begin]);
   }
@@ -112,7 +97,7 @@ void run_pair_split(const plan_state& s, const run_buffers& b, const slice_kerne
       tbb::static_partitioner());
   moments total;
   for (std::size_t c = 0; c < s.chunks_per_slice; ++c) merge_into(total, partial[c]);
-  const slice_stats st = finish(s, b, pair, total);
+  const slice_stats st = finish_slice(s, b, pair, total);
   tbb::parallel_for(
       chunks,
       [&](const tbb::blocked_range<std::size_t>& r) {
@@ -137,6 +122,14 @@ void run_parallel(const plan_state& s, const run_buffers& b, const slice_kernels
 }
 
 }  // namespace
+
+slice_stats finish_slice(const plan_state& s, const run_buffers& b, std::size_t pair, const moments& m) {
+  const double var = m.m2 / m.count;
+  const slice_stats st{m.mean, 1.0 / std::sqrt(var + static_cast<double>(s.desc.epsilon))};
+  if (b.mean) b.mean[pair] = static_cast<float>(st.mean);
+  if (b.rstd) b.rstd[pair] = static_cast<float>(st.rstd);
+  return st;
+}
 
 void execute(const plan_state& s, const run_buffers& b, tbb::task_arena* arena) {
   if (s.desc.memory_layout == layout::nhwc) return execute_nhwc(s, b, arena);

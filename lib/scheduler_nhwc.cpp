@@ -31,13 +31,6 @@ nhwc_kernels select_nhwc(const plan_state& s, const run_buffers& b) {
   return {s.kernels->nhwc_moments[d][r], s.kernels->nhwc_apply[d][r][w][a]};
 }
 
-const void* offset(const void* p, std::size_t bytes) {
-  return p ? static_cast<const char*>(p) + bytes : nullptr;
-}
-void* offset(void* p, std::size_t bytes) {
-  return p ? static_cast<char*>(p) + bytes : nullptr;
-}
-
 // Rows [row0, row0 + rows) of sample n.
 struct row_range {
   std::size_t first_elem;  // (n * spatial + row0) * channels
@@ -52,22 +45,14 @@ row_range chunk_rows(const plan_state& s, std::size_t n, std::size_t k) {
 void moments_of(const plan_state& s, const run_buffers& b, const nhwc_kernels& k, row_range r, std::size_t g0,
                 std::size_t g1, moments* out) {
   const std::size_t bytes = r.first_elem * s.elem_size;
-  k.moments(offset(b.x, bytes), offset(b.residual, bytes), r.rows, g0, g1, s.nhwc_geo, out);
+  k.moments(advance(b.x, bytes), advance(b.residual, bytes), r.rows, g0, g1, s.nhwc_geo, out);
 }
 
 void apply_of(const plan_state& s, const run_buffers& b, const nhwc_kernels& k, row_range r, std::size_t g0,
               std::size_t g1, const slice_stats* st) {
   const std::size_t bytes = r.first_elem * s.elem_size;
-  k.apply(offset(b.x, bytes), offset(b.residual, bytes), offset(b.y, bytes), offset(b.sum, bytes), r.rows, g0,
-          g1, s.nhwc_geo, b.gamma, b.beta, st, s.stream_output);
-}
-
-slice_stats finish(const plan_state& s, const run_buffers& b, std::size_t pair, const moments& m) {
-  const double var = m.m2 / m.count;
-  const slice_stats st{m.mean, 1.0 / std::sqrt(var + static_cast<double>(s.desc.epsilon))};
-  if (b.mean) b.mean[pair] = static_cast<float>(st.mean);
-  if (b.rstd) b.rstd[pair] = static_cast<float>(st.rstd);
-  return st;
+  k.apply(advance(b.x, bytes), advance(b.residual, bytes), advance(b.y, bytes), advance(b.sum, bytes), r.rows,
+          g0, g1, s.nhwc_geo, b.gamma, b.beta, st, s.stream_output);
 }
 
 // One (sample, unit) on the current thread.
@@ -82,7 +67,8 @@ void run_unit(const plan_state& s, const run_buffers& b, const nhwc_kernels& k, 
     if (c != 0)
       for (std::size_t g = g0; g < g1; ++g) merge_into(total[g - g0], part[g - g0]);
   }
-  for (std::size_t g = g0; g < g1; ++g) st[g - g0] = finish(s, b, n * s.desc.num_groups + g, total[g - g0]);
+  for (std::size_t g = g0; g < g1; ++g)
+    st[g - g0] = finish_slice(s, b, n * s.desc.num_groups + g, total[g - g0]);
   apply_of(s, b, k, {n * s.desc.spatial * s.desc.channels, s.desc.spatial}, g0, g1, st);
 }
 
@@ -103,7 +89,7 @@ void run_split(const plan_state& s, const run_buffers& b, const nhwc_kernels& k)
     for (std::size_t g = 0; g < G; ++g) {
       moments total = partial[n * K * G + g];
       for (std::size_t c = 1; c < K; ++c) merge_into(total, partial[(n * K + c) * G + g]);
-      stats[n * G + g] = finish(s, b, n * G + g, total);
+      stats[n * G + g] = finish_slice(s, b, n * G + g, total);
     }
   tbb::parallel_for(
       range,
