@@ -3,7 +3,7 @@
 #   tools/quickstart.sh bench   install missing packages, build (Release), run `groupnorm bench` on the default suite
 #   tools/quickstart.sh test    install missing packages, build with -Werror, run the whole test suite (ctest)
 #   tools/quickstart.sh asan    the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
-#   tools/quickstart.sh tsan    the test suite under ThreadSanitizer (oneTBB suppressions: tests/stress/tsan.supp)
+#   tools/quickstart.sh tsan    the test suite under ThreadSanitizer (oneTBB seen through tests/tsan/itt_tsan_bridge.cpp)
 #   tools/quickstart.sh fuzz    build the libFuzzer targets with clang and run each for GROUPNORM_FUZZ_SECONDS (60)
 # Extra arguments after `bench` go to `groupnorm bench`.
 set -euo pipefail
