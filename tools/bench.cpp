@@ -49,13 +49,14 @@ struct options {
   layout memory_layout = layout::nchw;
   std::string json;
   isa kernel = isa::automatic;
-  double seconds = 0.25;  // sampling time per (shape, threads)
+  activation act = activation::none;  // problem::fused_activation
+  double seconds = 0.25;              // sampling time per (shape, threads)
 };
 
 void usage(std::FILE* out) {
   std::fputs(
       "usage: groupnorm bench [--shape B,C,H,W,G]... [--threads N]... [--inplace] [--isa NAME]\n"
-      "                       [--layout nchw|nhwc]"
+      "                       [--layout nchw|nhwc] [--activation none|relu|silu|gelu]\n"
       "                       [--seconds S] [--json FILE]\n"
       "  Times GroupNorm (float32, --layout) on a prepared plan and a memcpy of the same bytes in the same\n"
       "  tbb::task_arena, interleaved. ratio = median GroupNorm time / median memcpy time (1.0 = the\n"
@@ -66,6 +67,8 @@ void usage(std::FILE* out) {
       "  --layout     nchw (default) | nhwc: channels-last x / y (checked against the NCHW reference by\n"
       "               transposing, outside the timed part)\n"
       "  --isa        scalar | avx2 | avx512 | automatic (default)\n"
+      "  --activation none (default) | relu | silu | gelu: the fused epilogue (problem::fused_activation);\n"
+      "               the float64 reference applies the same activation before the comparison\n"
       "  --seconds    sampling time per row (default 0.25)\n"
       "  --json FILE  also write the rows as JSON\n",
       out);
@@ -112,6 +115,21 @@ bool parse(int argc, char** argv, options& o) {
         std::fprintf(stderr, "groupnorm bench: --layout '%s', expected nchw or nhwc\n", v);
         return false;
       }
+    } else if (a == "--activation") {
+      const char* v = value();
+      if (!v) return false;
+      if (std::strcmp(v, "none") == 0) {
+        o.act = activation::none;
+      } else if (std::strcmp(v, "relu") == 0) {
+        o.act = activation::relu;
+      } else if (std::strcmp(v, "silu") == 0) {
+        o.act = activation::silu;
+      } else if (std::strcmp(v, "gelu") == 0) {
+        o.act = activation::gelu;
+      } else {
+        std::fprintf(stderr, "groupnorm bench: --activation '%s', expected none, relu, silu or gelu\n", v);
+        return false;
+      }
     } else if (a == "--inplace") {
       o.inplace = true;
     } else if (a == "--json") {
@@ -147,6 +165,20 @@ bool parse(int argc, char** argv, options& o) {
     if (tbb::info::default_concurrency() > 1) o.threads.push_back(tbb::info::default_concurrency());
   }
   return true;
+}
+
+// The activation in float64, applied to the reference before comparing.
+double activate64(activation a, double z) {
+  switch (a) {
+    case activation::relu:
+      return z < 0 ? 0.0 : z;
+    case activation::silu:
+      return z / (1.0 + std::exp(-z));
+    case activation::gelu:
+      return 0.5 * z * std::erfc(-z / std::sqrt(2.0));
+    default:
+      return z;
+  }
 }
 
 using clock_type = std::chrono::steady_clock;
@@ -238,6 +270,7 @@ int bench_main(int argc, char** argv) {
     p.num_groups = s.g;
     p.kernel_isa = o.kernel;
     p.memory_layout = o.memory_layout;
+    p.fused_activation = o.act;
     const plan pl(p);
     const std::size_t n = pl.element_count();
     std::mt19937 rng(42);
@@ -258,8 +291,9 @@ int bench_main(int argc, char** argv) {
         for (std::size_t i = 0; i < hw; ++i)
           for (std::size_t c = 0; c < s.c; ++c) x_nchw[(b * s.c + c) * hw + i] = x[(b * hw + i) * s.c + c];
     }
-    const std::vector<double> ref =
+    std::vector<double> ref =
         reference::group_norm(nhwc ? x_nchw.data() : x.data(), s.b, s.c, hw, s.g, p.epsilon, gamma, beta);
+    for (double& v : ref) v = activate64(o.act, v);
     auto ref_at = [&](std::size_t j) {
       if (!nhwc) return ref[j];
       const std::size_t c = j % s.c, i = j / s.c % hw, b = j / s.c / hw;

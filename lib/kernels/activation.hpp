@@ -1,11 +1,13 @@
 // Fused activations on 16-lane vectors, in plain IEEE float operations (no libm calls, no FMA contraction),
 // so every ISA family gives the same bits. Internal linkage per ISA translation unit (see simd.hpp).
 //
-// SiLU and GELU are evaluated with a few double-float ("float + float") steps where a single float rounding
-// would cost accuracy: Dekker's exact product (no FMA), exact two-sums, an exp that returns 2^-k * (h + l)
-// with a relative error below 2^-26, and a division corrected by its exact remainder. Everything is
-// element-wise, so the result of a lane depends only on that lane's input, whatever the vector width the
-// compiler maps vf to.
+// Both activations use one single-float exp (Cody-Waite reduction, a degree-7 polynomial) whose result is
+// kept as 2^n (1 + w_hi + w_lo), so the 1 is added without a rounding of its own, and a few double-float
+// ("float + float") steps where a single rounding would cost accuracy: Dekker's exact product (no FMA), exact
+// two-sums. SiLU is one division corrected by its exact remainder; GELU uses exp(-a^2 / 2) with a^2 split
+// exactly, a per-binade polynomial for the smooth factor G(a) = Q(a) exp(a^2 / 2) (coefficients fetched by a
+// table lookup on the exponent bits), and sums its large terms exactly. Everything is element-wise, so the
+// result of a lane depends only on that lane's input, whatever the vector width the compiler maps vf to.
 #pragma once
 
 #include <bit>
@@ -52,21 +54,24 @@ inline vf select(vi m, vf a, vf b) noexcept {
   return simd::bitcast<vf>(select(m, bits(a), bits(b)));
 }
 
-// -0 in every lane (splat(-0.0f) is +0: it adds -0 to a zero vector).
-inline vf negative_zero() noexcept {
-  return simd::bitcast<vf>(simd::splatu(0x80000000u));
-}
-
-// Dekker: hi + lo == a * b exactly (no FMA; valid for |a|, |b| < 2^115 and no underflow).
+// Dekker's split: a = hi + (a - hi) with both parts of at most 12 significant bits, so products of parts are
+// exact (no FMA; valid for |a| < 2^115).
 inline vf split_hi(vf a) noexcept {
   const vf t = a * splat(4097.0f);
   return t - (t - a);
 }
+// hi + lo == a * b exactly (no underflow).
 inline df two_prod(vf a, vf b) noexcept {
   const vf p = a * b;
   const vf ah = split_hi(a), bh = split_hi(b);
   const vf al = a - ah, bl = b - bh;
   return {p, (((ah * bh - p) + ah * bl) + al * bh) + al * bl};
+}
+
+// hi + lo == a + b exactly, any order of magnitude.
+inline df two_sum(vf a, vf b) noexcept {
+  const vf s = a + b, bb = s - a;
+  return {s, (a - (s - bb)) + (b - bb)};
 }
 
 // hi + lo == a + b exactly, for |a| >= |b|.
@@ -86,144 +91,199 @@ inline vf scale_down(vf y, vi k) noexcept {
   return (y * pow2(-k1)) * pow2(k1 - k);
 }
 
-// exp(s_hi + s_lo) = 2^-k * (h + l) for -110 <= s_hi <= 0 and |s_lo| <= ulp(s_hi), relative error below 2^-26
-// (a quarter of a float ulp). Cody-Waite reduction r = s + k ln2 with ln2_hi * k exact and r_hi exact
-// (Sterbenz), a degree-8 Taylor polynomial for exp(r) - 1 - r on |r| <= 0.35 (truncation < 2^-32), and
-// 1 + r_hi kept exact as h + l.
-struct exp_parts {
-  vf h, l;
-  vi k;
+// exp(s + s_lo) = 2^n (1 + w_hi + w_lo) for a float s with |s| <= 180 and |s_lo| <= ulp(s): Cody-Waite
+// reduction s = n ln2 + r with n = round(s / ln2) (magic-number rounding), n ln2_hi exact and r_hi = s - n
+// ln2_hi exact (Sterbenz), then e^r = 1 + r + r^2 P(r) with P a degree-5 Chebyshev fit (relative error of e^r
+// below 8e-10 with the float coefficients on |r| <= 0.35). w_hi = r_hi is exact and |w_lo| < 0.07, so the
+// callers' products with w_hi and w_lo leave small rounding errors and the 1 is added without its own
+// rounding.
+struct exp2n {
+  vf w_hi, w_lo;
+  vi n;
 };
-inline exp_parts exp_neg(vf s_hi, vf s_lo) noexcept {
-  constexpr float kLn2Hi = 0x1.62e4p-1f;     // 15 significant bits: k * kLn2Hi exact for k < 512
+inline exp2n exp_fast(vf s, vf s_lo = vf{}) noexcept {
+  constexpr float kMagic = 0x1.8p23f;        // adding it rounds |v| < 2^22 to an integer
+  constexpr float kLn2Hi = 0x1.62e4p-1f;     // 15 significant bits: n * kLn2Hi exact for |n| < 512
   constexpr float kLn2Lo = 0x1.7f7d1cp-20f;  // ln 2 - kLn2Hi, rounded
-  const vi k = __builtin_convertvector(s_hi * splat(-0x1.715476p+0f) + splat(0.5f), vi);  // s_hi <= 0: round
-  const vf kf = __builtin_convertvector(k, vf);
-  const vf r_hi = s_hi + kf * splat(kLn2Hi);  // exact
-  const vf r_lo = s_lo + kf * splat(kLn2Lo);
+  const vf z = s * splat(0x1.715476p+0f) + splat(kMagic);
+  const vf nf = z - splat(kMagic);
+  const vf r_hi = s - nf * splat(kLn2Hi);
+  const vf r_lo = s_lo - nf * splat(kLn2Lo);
   const vf r = r_hi + r_lo;
-  vf p = splat(1.0f / 40320.0f);
-  p = p * r + splat(1.0f / 5040.0f);
-  p = p * r + splat(1.0f / 720.0f);
-  p = p * r + splat(1.0f / 120.0f);
-  p = p * r + splat(1.0f / 24.0f);
-  p = p * r + splat(1.0f / 6.0f);
+  vf p = splat(0x1.a127fcp-13f);
+  p = p * r + splat(0x1.6d469p-10f);
+  p = p * r + splat(0x1.1110ep-7f);
+  p = p * r + splat(0x1.5554e6p-5f);
+  p = p * r + splat(0x1.555556p-3f);
   p = p * r + splat(0.5f);
-  const vf c = (r * r) * p;  // exp(r) - 1 - r
-  const df one_r = fast_two_sum(splat(1.0f), r_hi);
-  const df hl = fast_two_sum(one_r.hi, one_r.lo + (r_lo + c));  // normalized: |l| <= ulp(h) / 2
-  return {hl.hi, hl.lo, k};
+  return {r_hi, r_lo + (r * r) * p, bits(z) - bits_of(kMagic)};
 }
 
-// SiLU(x) = x * sigmoid(x) = x / (1 + exp(-x)), written for a = |x| as
-//   x >= 0: x / (1 + t),   x < 0: x * t / (1 + t),   t = exp(-a) = 2^-k (h + l),
-// with 1 + t and x * (h + l) as double-floats and one corrected division, then the exact 2^-k scaling.
-// Measured (every float in [-100, 100] against float64 x / (1 + exp(-x)), /tmp sweep): max error
-// 0.71 ulp where the result is normal; subnormal results (x < -91.86) within 0.81 * 2^-149 of the float64
-// value.
-// Special values: NaN -> NaN, +inf -> +inf, -inf -> -0, +-0 -> +-0, x < -120 -> -0 (the exact value
-// underflows).
-inline vf silu(vf x) noexcept {
-  const vi neg = bits(x) >> 31;  // -1 where the sign bit is set
+// max(v, 0) for integer lanes.
+inline vi clamp0(vi v) noexcept {
+  return v & ~(v >> 31);
+}
+
+// SiLU(x) = x / (1 + exp(-x)). With exp(-x) = 2^n (1 + w): for n <= 0 (x >= 0) x / ((1 + 2^n) + 2^n w), for
+// n > 0 (x < 0) 2^-n x / ((1 + 2^-n) + w), the denominator kept exact as s.hi + dlo (1 + 2^-|n| is exact for
+// |n| <= 23) and the quotient corrected by its exact remainder, so the result rounds once (then the
+// power-of-two scaling, exact unless the result is subnormal). Measured (every float in [-100, 100] against
+// float64 x / (1 + exp(-x)), /tmp sweep): max error 0.71 ulp where the result is normal; subnormal
+// results (x < -87.3) within 0.83 * 2^-149 of the float64 value. Special values: NaN -> NaN, +inf ->
+// +inf, -inf -> -0, +-0 -> +-0, x < -120 -> -0 (the exact value underflows).
+[[gnu::always_inline]] inline vf silu(vf x) noexcept {
   const vi mag = bits(x) & 0x7fffffff;
-  // The math runs on a = min(|x|, 120) (NaN -> 120), xc = a with the sign of x: finite, bounded lanes only.
-  const vf a = select(greater(mag, bits_of(120.0f)), splat(120.0f), simd::bitcast<vf>(mag));
-  const vf xc = simd::bitcast<vf>(bits(a) | (neg & bits_of(-0.0f)));
-  const exp_parts e = exp_neg(-a, vf{});
-  // 1 + t: beyond 2^-60 t no longer matters, and 2^-60 keeps the scale factor normal.
-  const vf sc = pow2(-select(greater(e.k, 60), vi{} + 60, e.k));
-  df s = fast_two_sum(splat(1.0f), e.h * sc);
-  s.lo += e.l * sc;
-  // Numerator x * (h + l) for x < 0 (scaled by 2^-k below), x for x >= 0.
-  df n = two_prod(xc, select(neg, e.h, splat(1.0f)));
-  n.lo += xc * select(neg, e.l, vf{});
-  // (n.hi + n.lo) / (s.hi + s.lo) with one final rounding: q + remainder / divisor.
-  const vf q = n.hi / s.hi;
-  const df qs = two_prod(q, s.hi);
-  const vf rem = (((n.hi - qs.hi) - qs.lo) + n.lo) - q * s.lo;
-  vf y = scale_down(q + rem / s.hi, neg & e.k);
-  y = select(less(mag, bits_of(0x1p-26f)), x * splat(0.5f), y);  // x/2 + x^2/4 rounds to x/2 (keeps -0)
-  y = select(~neg & greater(mag, bits_of(30.0f)), x, y);         // exp(-x) < 2^-43: rounds to x (and +inf)
-  y = select(neg & greater(mag, bits_of(120.0f)), negative_zero(), y);  // |x| e^x < 2^-160 (and -inf)
-  return select(greater(mag, 0x7f800000), x, y);                        // NaN -> NaN
+  const vi neg = bits(x) >> 31;
+  // exp argument -x with |x| clamped to 120 (NaN too: the NaN itself reaches the result through the
+  // numerator).
+  const vi ac = select(greater(mag, bits_of(120.0f)), vi{} + bits_of(120.0f), mag);
+  const exp2n e = exp_fast(simd::bitcast<vf>(ac | (~neg & bits_of(-0.0f))));
+  const vi np = clamp0(e.n), nm = e.n - np;  // max(n, 0), min(n, 0)
+  // pm = 2^min(n, 0) and sm = 2^-|n|, flushed to +0 below 2^-126 (then negligible next to 1).
+  const vf pm = simd::bitcast<vf>(clamp0(127 + nm) << 23);
+  const vi sm = clamp0(127 + nm - np) << 23;
+  // The denominator as s.hi + dlo: 1 + 2^-|n| is exact for |n| <= 23 (beyond, 2^-|n| joins the small part),
+  // w_hi 2^min(n, 0) is exact, and their sum is split exactly.
+  const vi far = greater(np - nm, 23);
+  const df w = fast_two_sum(e.w_hi, e.w_lo);
+  const df s = fast_two_sum(splat(1.0f) + simd::bitcast<vf>(sm & ~far), w.hi * pm);
+  const vf dlo = s.lo + (w.lo * pm + simd::bitcast<vf>(sm & far));  // below an ulp of s.hi
+  // x < -120 (and -inf, not -NaN): numerator -0, the exact result underflows.
+  const vi under = neg & greater(mag, bits_of(120.0f)) & less(mag, 0x7f800001);
+  const vf xn = simd::bitcast<vf>(bits(x) & ~(under & 0x7fffffff));
+  // xn / (s.hi + dlo) = q + (rem - q dlo) / s.hi with the exact remainder rem = xn - q s.hi (Dekker), the
+  // correction (below an ulp of q) divided by an approximate 1 / s.hi (integer estimate and one Newton step,
+  // relative error < 2^-8): the result rounds once, in the final sum.
+  const vf q = xn / s.hi;
+  const vf qh = split_hi(q), ql = q - qh, sh = split_hi(s.hi), sl = s.hi - sh;
+  const vf p = q * s.hi;
+  const vf rem = (xn - p) - ((((qh * sh - p) + qh * sl) + ql * sh) + ql * sl);
+  const vf r0 = simd::bitcast<vf>(0x7ef311c3 - bits(s.hi));
+  const vf r1 = r0 * (splat(2.0f) - s.hi * r0);
+  // x < 0 gives y <= 0: setting the sign keeps -0 for -0 (q + 0 is +0).
+  const vf y = simd::bitcast<vf>(bits(scale_down(q + (rem - q * dlo) * r1, np)) | (neg & bits_of(-0.0f)));
+  // x > 30 (and +inf): x / (1 + e^-x) rounds to x; NaN: x.
+  return select(greater(mag, 0x7f800000) | (~neg & greater(mag, bits_of(30.0f))), x, y);
 }
 
-// GELU(x) = 0.5 x (1 + erf(x / sqrt 2)) = x * Phi(x), with Phi(x) = 1 - Q(a) for x >= 0 and Q(a) for x < 0,
-// a = |x|, Q(a) = 0.5 erfc(a / sqrt 2) the upper normal tail. Q is computed as exp(-a^2 / 2) * G(a) with
-// G(a) = Q(a) exp(a^2 / 2) (smooth, 0.5 at 0, ~1 / (a sqrt(2 pi)) for large a), so tiny tails keep their
-// relative accuracy: a^2 / 2 is exact as a double-float, exp as above, and G is a degree-9 polynomial in
-// d = a - c on 8 intervals (Chebyshev fits, relative error < 4e-9 with the float coefficients; d exact by
-// Sterbenz) whose first two terms are summed in double-float. Measured (every float in [-100, 100] against
-// float64 0.5 x erfc(-x / sqrt 2), /tmp sweep): max error 0.74 ulp where the result is normal; subnormal
-// results (x < -13.15) within 0.80 * 2^-149 of the float64 value.
+// Per-lane table lookup t[i] for i in [0, 8): exact data movement (a permute where the ISA has one), so every
+// ISA gives the same bits.
+inline vf lookup8(const float (&t)[8], vi i) noexcept {
+#if defined(__AVX512F__)
+  // Masked forms: GCC 12's unmasked ones start from an undefined register (-Wuninitialized).
+  const __m512 tab = _mm512_maskz_loadu_ps(0x00ff, t);
+  return simd::bitcast<vf>(_mm512_mask_permutexvar_ps(tab, 0xffff, simd::bitcast<__m512i>(i), tab));
+#elif defined(__AVX2__)
+  const __m256 tab = _mm256_loadu_ps(t);
+  const __m256i lo = simd::bitcast<__m256i>(__builtin_shufflevector(i, i, 0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256i hi = simd::bitcast<__m256i>(__builtin_shufflevector(i, i, 8, 9, 10, 11, 12, 13, 14, 15));
+  using v8 = float __attribute__((vector_size(32)));
+  const v8 a = simd::bitcast<v8>(_mm256_permutevar8x32_ps(tab, lo));
+  const v8 b = simd::bitcast<v8>(_mm256_permutevar8x32_ps(tab, hi));
+  return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+  vf out;
+  for (int j = 0; j < simd::kWidth; ++j) out[j] = t[i[j] & 7];
+  return out;
+#endif
+}
+
+// GELU(x) = 0.5 x (1 + erf(x / sqrt 2)) = x Phi(x): x Q(a) for x < 0 and x - x Q(a) for x >= 0, with a = |x|
+// and Q(a) = 0.5 erfc(a / sqrt 2) = exp(-a^2 / 2) G(a) the upper normal tail. G (smooth, 0.5 at 0, ~1 / (a
+// sqrt(2 pi)) for large a) is a Chebyshev fit of degree <= 11 in d = a - c on each binade [0, 0.5), [0.5, 1),
+// .., [8, 16) (relative error < 6e-9 with the float coefficients; d exact by Sterbenz, c = 0 on the first),
+// its constant and linear terms carried in double-float. x G (1 + w) is then a sum of exact products whose
+// large terms are added exactly, so tiny tails keep their relative accuracy and the result rounds about once;
+// for x >= 0, x - 2^n (..) starts from an exact double-float difference. Measured (every float in [-100, 100]
+// against float64 0.5 x erfc(-x / sqrt 2), /tmp sweep): max error 0.88 ulp where the result is normal;
+// subnormal results (x < -13.15) within 0.80 * 2^-149 of the float64 value.
 // Special values: NaN -> NaN, +inf -> +inf, -inf -> -0, +-0 -> +-0, x < -14.5 -> -0 (the exact value
 // underflows).
-inline vf gelu(vf x) noexcept {
-  // Per interval: c, G(c) as hi + lo, G'(c) as hi + lo, then the coefficients of d^2 .. d^9.
-  static constexpr float kBounds[7] = {0.5f, 1.5f, 2.5f, 3.5f, 5.0f, 7.0f, 10.0f};
-  static constexpr float kCoef[8][13] = {
-      {0x0.0p+0f, 0x1.0p-1f, -0x1.0c7bfcp-43f, -0x1.988454p-2f, 0x1.871d0ap-27f,  // a in [0, 0.5)
-       0x1.0p-2f, -0x1.10582cp-3f, 0x1.fffdcp-5f, -0x1.b39e2ep-6f, 0x1.541666p-7f, -0x1.e3628p-9f,
-       0x1.1fef7ep-10f, -0x1.a52d48p-13f},
-      {0x1.0p+0f, 0x1.0bdb2ep-2f, 0x1.eaf118p-33f, -0x1.19524ap-3f, -0x1.cd9cd8p-29f,  // a in [0.5, 1.5)
-       0x1.fcc822p-5f, -0x1.9b00aep-6f, 0x1.2f487ap-7f, -0x1.9efb8cp-9f, 0x1.09cf44p-10f, -0x1.41feb8p-12f,
-       0x1.843878p-14f, -0x1.a97666p-16f},
-      {0x1.0p+1f, 0x1.5845dcp-3f, 0x1.5a652ap-28f, -0x1.00f9dap-4f, -0x1.019f78p-30f,  // a in [1.5, 2.5)
-       0x1.5d300ap-6f, -0x1.b75f1cp-8f, 0x1.03012ap-9f, -0x1.2096dp-11f, 0x1.31c07p-13f, -0x1.35eaa6p-15f,
-       0x1.37f434p-17f, -0x1.23eac2p-19f},
-      {0x1.8p+1f, 0x1.f1b89cp-4f, 0x1.1902a4p-31f, -0x1.19cef2p-5f, 0x1.d137a8p-30f,  // a in [2.5, 3.5)
-       0x1.2c08cap-7f, -0x1.2ed734p-9f, 0x1.239da4p-11f, -0x1.0d3692p-13f, 0x1.de503cp-16f, -0x1.9a6e4ap-18f,
-       0x1.5da116p-20f, -0x1.1990b6p-22f},
-      {0x1.1p+2f, 0x1.6e040ap-4f, -0x1.1ddf16p-29f, -0x1.3a0094p-6f, 0x1.5a86fap-31f,  // a in [3.5, 5)
-       0x1.031b68p-8f, -0x1.9ccf9p-11f, 0x1.3e696ap-13f, -0x1.dcccc6p-16f, 0x1.5b0c1p-18f, -0x1.ecacf6p-21f,
-       0x1.63504ep-23f, -0x1.e0705ep-26f},
-      {0x1.8p+2f, 0x1.095608p-4f, 0x1.8f75d8p-29f, -0x1.5068c2p-7f, -0x1.b9a728p-34f,  // a in [5, 7)
-       0x1.a0eee4p-10f, -0x1.f9cc9cp-13f, 0x1.2cabe6p-15f, -0x1.5eb048p-18f, 0x1.91534p-21f, -0x1.c3c42cp-24f,
-       0x1.06081ep-26f, -0x1.1d25a2p-29f},
-      {0x1.1p+3f, 0x1.7b5f34p-5f, -0x1.df1404p-30f, -0x1.5bcb3ep-8f, -0x1.fb7b1cp-33f,  // a in [7, 10)
-       0x1.3ae804p-11f, -0x1.19ba32p-14f, 0x1.f2479ap-18f, -0x1.b3b6f4p-21f, 0x1.78553ep-24f, -0x1.421cfp-27f,
-       0x1.22a4cep-30f, -0x1.e6f784p-34f},
-      {0x1.88p+3f, 0x1.090b0ap-5f, -0x1.077b26p-31f, -0x1.55b62ap-9f, 0x1.739684p-34f,  // a in [10, 14.5]
-       0x1.b5c91p-13f, -0x1.16b3e2p-16f, 0x1.60b5acp-20f, -0x1.bbb20cp-24f, 0x1.14d98cp-27f, -0x1.583edcp-31f,
-       0x1.cbbabap-35f, -0x1.1a5ea8p-38f},
+[[gnu::always_inline]] inline vf gelu(vf x) noexcept {
+  // Per binade i (column; 6 and 7 repeat 5): c, c0 (the constant term rounded) split as hi (12 bits) + lo,
+  // the constant term's remainder, the remainder of the d coefficient, then the coefficients of d^1 .. d^11
+  // rounded.
+  static constexpr float kT[16][8] = {
+      {0.0f, 0x1.8p-1f, 0x1.8p+0f, 0x1.8p+1f, 0x1.8p+2f, 0x1.8p+3f, 0x1.8p+3f, 0x1.8p+3f},
+      {0x1.0p-1f, 0x1.336p-2f, 0x1.a56p-3f, 0x1.f1ap-4f, 0x1.094p-4f, 0x1.0e6p-5f, 0x1.0e6p-5f, 0x1.0e6p-5f},
+      {0.0f, 0x1.024p-14f, 0x1.056p-15f, 0x1.89cp-16f, 0x1.608p-16f, 0x1.dcep-17f, 0x1.dcep-17f,
+       0x1.dcep-17f},
+      {-0x1.6e54acp-34f, -0x1.086b3cp-27f, -0x1.a5db52p-29f, 0x1.53fp-31f, 0x1.8f62bep-29f, -0x1.cb2486p-30f,
+       -0x1.cb2486p-30f, -0x1.cb2486p-30f},
+      {0x1.8c5d5cp-29f, 0x1.7d38e8p-28f, 0x1.130c44p-32f, 0x1.cb9d2ep-30f, 0x1.9002p-32f, -0x1.be2228p-35f,
+       -0x1.be2228p-35f, -0x1.be2228p-35f},
+      {-0x1.988452p-2f, -0x1.63e074p-3f, -0x1.71c04cp-4f, -0x1.19cef2p-5f, -0x1.5068c4p-7f, -0x1.63cfc8p-9f,
+       -0x1.63cfc8p-9f, -0x1.63cfc8p-9f},
+      {0x1.ffff86p-3f, 0x1.5bf7f4p-4f, 0x1.204038p-5f, 0x1.2c08bep-7f, 0x1.a0eee4p-10f, 0x1.d0fb72p-13f,
+       0x1.d0fb72p-13f, 0x1.d0fb72p-13f},
+      {-0x1.10508cp-3f, -0x1.2c809ep-5f, -0x1.9980c8p-7f, -0x1.2ed72ap-9f, -0x1.f9cb5ep-13f, -0x1.2ddfacp-16f,
+       -0x1.2ddfacp-16f, -0x1.2ddfacp-16f},
+      {0x1.ff09a6p-5f, 0x1.d687ap-7f, 0x1.0d6064p-8f, 0x1.23a34ap-11f, 0x1.2caac8p-15f, 0x1.8578d8p-20f,
+       0x1.8578d8p-20f, 0x1.8578d8p-20f},
+      {-0x1.ab3d48p-6f, -0x1.57a868p-8f, -0x1.4bc1c2p-10f, -0x1.0d3adep-13f, -0x1.5ee74ep-18f,
+       -0x1.f3684ap-24f, -0x1.f3684ap-24f, -0x1.f3684ap-24f},
+      {0x1.2a76a2p-7f, 0x1.ce5d12p-10f, 0x1.8231bep-12f, 0x1.dc70bp-16f, 0x1.91dfeep-21f, 0x1.3eedb2p-27f,
+       0x1.3eedb2p-27f, 0x1.3eedb2p-27f},
+      {-0x1.01f796p-9f, 0.0f, -0x1.bc0a44p-14f, -0x1.990156p-18f, -0x1.bc505p-24f, -0x1.94015p-31f,
+       -0x1.94015p-31f, -0x1.94015p-31f},
+      {0.0f, 0.0f, 0x1.d42cfcp-16f, 0x1.78d188p-20f, 0x1.ec72bcp-27f, 0x1.e7899cp-35f, 0x1.e7899cp-35f,
+       0x1.e7899cp-35f},
+      {0.0f, 0.0f, 0.0f, -0x1.2e43d4p-22f, -0x1.4cc77ap-29f, -0x1.318b34p-38f, -0x1.318b34p-38f,
+       -0x1.318b34p-38f},
+      {0.0f, 0.0f, 0.0f, 0.0f, 0x1.631cc6p-32f, 0x1.09e496p-41f, 0x1.09e496p-41f, 0x1.09e496p-41f},
+      {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, -0x1.481adap-45f, -0x1.481adap-45f, -0x1.481adap-45f},
   };
-  const vi neg = bits(x) >> 31;  // -1 where the sign bit is set
   const vi mag = bits(x) & 0x7fffffff;
-  // The math runs on a = min(|x|, 14.5) (NaN -> 14.5), xc = a with the sign of x.
-  const vf a = select(greater(mag, bits_of(14.5f)), splat(14.5f), simd::bitcast<vf>(mag));
-  const vf xc = simd::bitcast<vf>(bits(a) | (neg & bits_of(-0.0f)));
-
-  vf cf[13];
-  for (int j = 0; j < 13; ++j) cf[j] = splat(kCoef[0][j]);
-  for (int i = 0; i < 7; ++i) {
-    const vi in = ~less(bits(a), bits_of(kBounds[i]));  // a >= bound
-    for (int j = 0; j < 13; ++j) cf[j] = select(in, splat(kCoef[i + 1][j]), cf[j]);
-  }
-  const vf d = a - cf[0];  // exact: c / 2 <= a <= 2 c on every interval but the first (c = 0)
-  vf t = cf[12];
-  for (int j = 11; j >= 5; --j) t = t * d + cf[j];
-  t = (d * d) * t;
-  df m = two_prod(cf[3], d);
-  m.lo += cf[4] * d;
-  df g = fast_two_sum(cf[1], m.hi);  // G(a) = g.hi + g.lo
-  g.lo += (cf[2] + m.lo) + t;
-  g = fast_two_sum(g.hi, g.lo);
-
-  const df sq = two_prod(a, a);
-  const exp_parts e = exp_neg(sq.hi * splat(-0.5f), sq.lo * splat(-0.5f));
-  df q = two_prod(e.h, g.hi);  // Q(a) = 2^-k * (q.hi + q.lo)
-  q.lo += e.h * g.lo + e.l * g.hi;
-  // 1 - Q for x >= 0 (k <= 100 keeps the scale factor normal; Q < 2^-100 no longer matters).
-  const vf sc = pow2(-select(greater(e.k, 100), vi{} + 100, e.k));
-  df p = fast_two_sum(splat(1.0f), -(q.hi * sc));
-  p.lo -= q.lo * sc;
-
-  const df xp = two_prod(xc, select(neg, q.hi, p.hi));
-  vf y = scale_down(xp.hi + (xp.lo + xc * select(neg, q.lo, p.lo)), neg & e.k);
-  y = select(less(mag, bits_of(0x1p-27f)), x * splat(0.5f), y);  // x/2 + x^2/sqrt(2 pi) rounds to x/2
-  y = select(~neg & ~less(mag, bits_of(10.0f)), x, y);           // Q(10) < 2^-76: rounds to x (and +inf)
-  y = select(neg & greater(mag, bits_of(14.5f)), negative_zero(), y);  // |x| Q(|x|) < 2^-152 (and -inf)
-  return select(greater(mag, 0x7f800000), x, y);                       // NaN -> NaN
+  // a = min(|x|, 14.5) (NaN -> 14.5: the math only sees finite lanes); xc = a with the sign of x.
+  const vi big = greater(mag, bits_of(14.5f));
+  const vi ac = select(big, vi{} + bits_of(14.5f), mag);
+  const vf a = simd::bitcast<vf>(ac);
+  const vi sign = bits(x) & bits_of(-0.0f);
+  const vf xc = simd::bitcast<vf>(ac | sign);
+  // a^2 = h + l exactly (Dekker, no FMA); exp(-a^2 / 2) = 2^n (1 + w).
+  const vf ah = split_hi(a), al = a - ah;
+  const vf h = a * a;
+  const vf l = (((ah * ah - h) + ah * al) + ah * al) + al * al;
+  const exp2n e = exp_fast(h * splat(-0.5f), l * splat(-0.5f));
+  // The binade of a picks the polynomial; d = a - c exact.
+  const vi idx = clamp0((ac >> 23) - 125) & 7;
+  const vf d = a - lookup8(kT[0], idx);
+  vf t = lookup8(kT[15], idx);
+  for (int j = 14; j >= 6; --j) t = t * d + lookup8(kT[j], idx);
+  // G(a) = c0 + c0_lo + d k1 + d^2 t: d k1 + d^2 t = dt.hi + dt.lo + k1e with only d^2 t (small) rounded.
+  const df k1d = two_prod(d, lookup8(kT[5], idx));
+  const df dt = two_sum(k1d.hi, d * (d * t));
+  const vf k1e = k1d.lo + d * lookup8(kT[4], idx);
+  const vf ch = lookup8(kT[1], idx), cl = lookup8(kT[2], idx), c0 = ch + cl;
+  // Exact products (Dekker): x c0 = p + pe (c0 = ch + cl pre-split), x dt = t2 + t2e, p w.hi = t1 + t1e.
+  const vf xh = split_hi(xc), xl = xc - xh;
+  const vf p = xc * c0;
+  const vf pe = (((xh * ch - p) + xh * cl) + xl * ch) + xl * cl;
+  const vf bh = split_hi(dt.hi), bl = dt.hi - bh;
+  const vf t2 = xc * dt.hi;
+  const vf t2e = (((xh * bh - t2) + xh * bl) + xl * bh) + xl * bl;
+  const df w = fast_two_sum(e.w_hi, e.w_lo);  // |w.lo| <= ulp(w.hi) / 2
+  const df t1 = two_prod(p, w.hi);
+  // x G (1 + w) = (p + t1 + t2) + rest: the three large terms summed exactly (|t1| <= 0.42 |p|), the rest
+  // (the product and sum errors, x (c0_lo + dt.lo + k1e), (t2 + pe) w.hi, (p + t2) w.lo) small enough that
+  // its roundings stay far below an ulp of the result.
+  const df u = fast_two_sum(p, t1.hi);
+  const df v = two_sum(u.hi, t2);
+  // The remaining terms: xs = x (c0_lo + dt.lo + k1e) and the product errors, all times (1 + w); the largest,
+  // (t2 + ..) w.hi (<= 0.2 |p|), is added exactly to v.hi, so only tiny terms round before the final sum.
+  const vf xs = xc * ((lookup8(kT[3], idx) + dt.lo) + k1e);
+  const vf small = (pe + t2e) + xs;
+  const df vv = fast_two_sum(v.hi, (t2 + small) * w.hi);
+  const df uu{vv.hi, (vv.lo + (v.lo + u.lo)) + ((t1.lo + small) + (p + t2) * w.lo)};
+  // x < 0: 2^n (uu.hi + uu.lo) (keeping the sign of -0).
+  const vf yneg = simd::bitcast<vf>(bits(scale_down(uu.hi + uu.lo, -e.n)) | sign);
+  // x >= 0: x - 2^n (uu.hi + uu.lo), with x - 2^n uu.hi as an exact double-float.
+  const vf sc = simd::bitcast<vf>(clamp0(127 + e.n) << 23);
+  const df z = fast_two_sum(xc, -(uu.hi * sc));
+  const vf ypos = z.hi + (z.lo - uu.lo * sc);
+  // x > 14.5 (and +inf): x; x < -14.5 (and -inf): -0 from the clamped lanes (|x| Q(|x|) < 2^-152); NaN: x.
+  const vi neg = bits(x) >> 31;
+  return select(big & (~neg | greater(mag, 0x7f800000)), x, select(neg, yneg, ypos));
 }
 
 }  // namespace act
