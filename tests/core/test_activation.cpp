@@ -112,14 +112,8 @@ void check_bitwise(const shape& s, activation a, bool residual, std::uint64_t se
   CAPTURE(s.name());
   CAPTURE(act_name(a));
   CAPTURE(residual);
-  std::vector<T> x, r;
-  if constexpr (std::is_same_v<T, float>) {
-    x = normal(s.elements(), seed, 0.5, 3.0);
-    r = normal(residual ? s.elements() : 0, seed + 1);
-  } else {
-    x = encode<T>(normal(s.elements(), seed, 0.5, 3.0));
-    r = encode<T>(normal(residual ? s.elements() : 0, seed + 1));
-  }
+  const std::vector<T> x = encode<T>(normal(s.elements(), seed, 0.5, 3.0));
+  const std::vector<T> r = encode<T>(normal(residual ? s.elements() : 0, seed + 1));
   const std::vector<float> gamma = uniform(s.channels, seed + 2, -4.0, 4.0);
   const std::vector<float> beta = uniform(s.channels, seed + 3, -2.0, 2.0);
   std::vector<T> first;
@@ -129,8 +123,7 @@ void check_bitwise(const shape& s, activation a, bool residual, std::uint64_t se
     groupnorm::problem p = make(s, a);
     p.kernel_isa = k;
     p.residual = residual;
-    if constexpr (std::is_same_v<T, groupnorm::f16>) p.data_type = groupnorm::dtype::f16;
-    if constexpr (std::is_same_v<T, groupnorm::bf16>) p.data_type = groupnorm::dtype::bf16;
+    p.data_type = storage<T>::type;
     const groupnorm::plan pl(p);
     CHECK(pl.selected_isa() == k);
     for (int threads : {0, 1, 2, 3}) {  // 0: the caller's current arena

@@ -103,14 +103,8 @@ void check_isa_independence(const shape& s, bool residual, groupnorm::activation
   CAPTURE(s.name());
   CAPTURE(residual);
   CAPTURE(static_cast<int>(act));
-  std::vector<T> x, r;
-  if constexpr (std::is_same_v<T, float>) {
-    x = normal(s.elements(), seed, 0.5, 2.0);
-    r = normal(residual ? s.elements() : 0, seed + 1);
-  } else {
-    x = encode<T>(normal(s.elements(), seed, 0.5, 2.0));
-    r = encode<T>(normal(residual ? s.elements() : 0, seed + 1));
-  }
+  const std::vector<T> x = encode<T>(normal(s.elements(), seed, 0.5, 2.0));
+  const std::vector<T> r = encode<T>(normal(residual ? s.elements() : 0, seed + 1));
   const std::vector<float> gamma = uniform(s.channels, seed + 2, -2.0, 2.0);
   const std::vector<float> beta = uniform(s.channels, seed + 3, -1.0, 1.0);
   std::vector<unsigned char> scalar_bits;
@@ -120,8 +114,7 @@ void check_isa_independence(const shape& s, bool residual, groupnorm::activation
     p.kernel_isa = k;
     p.residual = residual;
     p.fused_activation = act;
-    if constexpr (std::is_same_v<T, groupnorm::f16>) p.data_type = groupnorm::dtype::f16;
-    if constexpr (std::is_same_v<T, groupnorm::bf16>) p.data_type = groupnorm::dtype::bf16;
+    p.data_type = storage<T>::type;
     const groupnorm::plan pl(p);
     CHECK(pl.selected_isa() == k);
     std::vector<T> y(x.size()), sum(residual ? x.size() : 0);

@@ -185,6 +185,13 @@ inline double bf16_ulp_at(double v) {
 template <class T>
 struct storage;
 template <>
+struct storage<float> {  // identity, so typed helpers serve f32 too
+  static float from(float f) { return f; }
+  static float to(float f) { return f; }
+  static constexpr groupnorm::dtype type = groupnorm::dtype::f32;
+  static constexpr const char* name = "f32";
+};
+template <>
 struct storage<groupnorm::f16> {
   static groupnorm::f16 from(float f) { return {float_to_half_bits(f)}; }
   static float to(groupnorm::f16 h) { return half_bits_to_float(h.bits); }
