@@ -37,13 +37,15 @@ slice_view slice_at(const plan_state& s, const run_buffers& b, std::size_t pair)
 
 struct slice_kernels {
   chunk_moments_fn moments;
+  small_slices_moments_fn small_moments;
   apply_fn apply;
 };
 
 slice_kernels select(const plan_state& s, const run_buffers& b) {
   const int d = static_cast<int>(s.desc.data_type), a = static_cast<int>(s.desc.fused_activation);
   const int r = s.desc.residual ? 1 : 0, w = b.sum ? 1 : 0;
-  return {s.kernels->chunk_moments[d][r], s.kernels->apply[d][r][w][a]};
+  return {s.kernels->chunk_moments[d][r], s.kernels->small_slices_moments[d][r],
+          s.kernels->apply[d][r][w][a]};
 }
 
 moments chunk_at(const plan_state& s, const slice_kernels& k, const slice_view& v, std::size_t chunk) {
@@ -75,8 +77,16 @@ void run_pairs(const plan_state& s, const run_buffers& b, const slice_kernels& k
   for (std::size_t begin = first; begin < last; begin += batch) {
     const std::size_t end = std::min(last, begin + batch);
     slice_stats stats[kBatchPairs];
-    for (std::size_t pair = begin; pair < end; ++pair)
-      stats[pair - begin] = finish_slice(s, b, pair, slice_moments(s, k, slice_at(s, b, pair)));
+    if (s.slice_elems <= kBlockElems) {  // one block per slice: a batch of them in lockstep, same bits
+      moments m[kBatchPairs];
+      const slice_view first_view = slice_at(s, b, begin);
+      k.small_moments(first_view.x, first_view.residual, s.slice_elems, s.slice_elems, end - begin, m);
+      for (std::size_t pair = begin; pair < end; ++pair)
+        stats[pair - begin] = finish_slice(s, b, pair, m[pair - begin]);
+    } else {
+      for (std::size_t pair = begin; pair < end; ++pair)
+        stats[pair - begin] = finish_slice(s, b, pair, slice_moments(s, k, slice_at(s, b, pair)));
+    }
     for (std::size_t pair = begin; pair < end; ++pair)
       apply_range(s, k, slice_at(s, b, pair), 0, s.slice_elems, stats[pair - begin]);
   }

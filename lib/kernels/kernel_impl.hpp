@@ -57,49 +57,94 @@ moments block_moments_double(std::size_t n, At&& at) noexcept {
   return {count, mean, m2};
 }
 
-// Moments of one block (n <= kBlockElems, n > 0), two passes over L1-resident data:
+// Moments of N blocks of n elements each (0 < n <= kBlockElems), two passes over L1-resident data:
 // pass 1 finds the block mean relative to its first element (a shift that keeps float sums exact-ish even
 // when |mean| >> std); pass 2 accumulates deviations from that mean and corrects with their sum (the
-// corrected two-pass formula), giving two-pass accuracy from one memory read.
-template <class Src>
-moments block_moments(const Src& s, std::size_t n) noexcept {
-  const float shift = s.at(0);
-  const vf shift_v = simd::splat(shift);
+// corrected two-pass formula), giving two-pass accuracy from one memory read. The N blocks run in lockstep:
+// every block sees exactly the operations of N = 1, in the same order (so the same bits), while their
+// independent latency chains (lane sums, tree reductions, divisions) overlap. Tiny slices need that.
+template <int N, class Src>
+void block_moments_lockstep(const Src* s, std::size_t n, moments* out) noexcept {
+  float shift[N], center[N];
+  vf shift_v[N], center_v[N], a0[N], a1[N], e0[N], e1[N], q0[N], q1[N];
+  for (int k = 0; k < N; ++k) {
+    shift[k] = s[k].at(0);
+    shift_v[k] = simd::splat(shift[k]);
+    a0[k] = a1[k] = e0[k] = e1[k] = q0[k] = q1[k] = vf{};
+  }
   // Multiplying by a reciprocal computed up front keeps the divisions off the block's latency chain.
   const double count = static_cast<double>(n), inv_count = 1.0 / count;
-  vf a0{}, a1{};
   std::size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    a0 += s.vec(i) - shift_v;
-    a1 += s.vec(i + simd::kWidth) - shift_v;
+    for (int k = 0; k < N; ++k) {
+      a0[k] += s[k].vec(i) - shift_v[k];
+      a1[k] += s[k].vec(i + simd::kWidth) - shift_v[k];
+    }
   }
-  for (std::size_t j = 0; i + j < n; ++j) add_to_lane(a0, a1, j, s.at(i + j) - shift);
-  const float center = static_cast<float>(shift + static_cast<double>(simd::reduce(a0 + a1)) * inv_count);
-  const vf center_v = simd::splat(center);
-
-  vf e0{}, e1{}, q0{}, q1{};
+  for (std::size_t j = 0; i + j < n; ++j)
+    for (int k = 0; k < N; ++k) add_to_lane(a0[k], a1[k], j, s[k].at(i + j) - shift[k]);
+  for (int k = 0; k < N; ++k) {
+    center[k] = static_cast<float>(shift[k] + static_cast<double>(simd::reduce(a0[k] + a1[k])) * inv_count);
+    center_v[k] = simd::splat(center[k]);
+  }
   for (i = 0; i + kLanes <= n; i += kLanes) {
-    const vf d0 = s.vec(i) - center_v;
-    const vf d1 = s.vec(i + simd::kWidth) - center_v;
-    e0 += d0;
-    e1 += d1;
-    q0 += d0 * d0;
-    q1 += d1 * d1;
+    for (int k = 0; k < N; ++k) {
+      const vf d0 = s[k].vec(i) - center_v[k];
+      const vf d1 = s[k].vec(i + simd::kWidth) - center_v[k];
+      e0[k] += d0;
+      e1[k] += d1;
+      q0[k] += d0 * d0;
+      q1[k] += d1 * d1;
+    }
   }
   for (std::size_t j = 0; i + j < n; ++j) {
-    const float d = s.at(i + j) - center;
-    add_to_lane(e0, e1, j, d);
-    add_to_lane(q0, q1, j, d * d);
+    for (int k = 0; k < N; ++k) {
+      const float d = s[k].at(i + j) - center[k];
+      add_to_lane(e0[k], e1[k], j, d);
+      add_to_lane(q0[k], q1[k], j, d * d);
+    }
   }
-  const double e = simd::reduce(e0 + e1);
-  const double q = simd::reduce(q0 + q1);
-  const double m2 = q - e * e * inv_count;
-  const moments m{count, center + e * inv_count, m2 < 0.0 ? 0.0 : m2};  // clamps rounding, keeps a NaN
-  if (std::isfinite(m.mean) && std::isfinite(m.m2)) [[likely]]
-    return m;
-  // Finite data whose deviations overflow float squares (|x - mean| > ~1e19), or non-finite data: redo the
-  // block in double, which gives the reference's answer (NaN / Inf propagate as they would there).
-  return block_moments_double(n, [&](std::size_t i) { return static_cast<double>(s.at(i)); });
+  for (int k = 0; k < N; ++k) {
+    const double e = simd::reduce(e0[k] + e1[k]);
+    const double q = simd::reduce(q0[k] + q1[k]);
+    const double m2 = q - e * e * inv_count;
+    const moments m{count, center[k] + e * inv_count, m2 < 0.0 ? 0.0 : m2};  // clamps rounding, keeps a NaN
+    if (std::isfinite(m.mean) && std::isfinite(m.m2)) [[likely]] {
+      out[k] = m;
+      continue;
+    }
+    // Finite data whose deviations overflow float squares (|x - mean| > ~1e19), or non-finite data: redo the
+    // block in double, which gives the reference's answer (NaN / Inf propagate as they would there).
+    out[k] = block_moments_double(n, [&](std::size_t at) { return static_cast<double>(s[k].at(at)); });
+  }
+}
+
+template <class Src>
+moments block_moments(const Src& s, std::size_t n) noexcept {
+  moments m;
+  block_moments_lockstep<1>(&s, n, &m);
+  return m;
+}
+
+// Moments of `count` slices of n <= kBlockElems elements each, `stride` elements apart: each result equals
+// chunk_moments of that slice bit for bit (one block merged into an empty total is that block), computed four
+// slices in lockstep.
+template <class T, bool Residual>
+void small_slices_moments(const void* x, const void* residual, std::size_t stride, std::size_t n,
+                          std::size_t count, moments* out) noexcept {
+  using src = source<T, Residual>;
+  const T* xs = static_cast<const T*>(x);
+  const T* rs = static_cast<const T*>(residual);
+  auto at = [&](std::size_t k) { return src{xs + k * stride, Residual ? rs + k * stride : nullptr}; };
+  std::size_t k = 0;
+  for (; k + 4 <= count; k += 4) {
+    const src s[4] = {at(k), at(k + 1), at(k + 2), at(k + 3)};
+    block_moments_lockstep<4>(s, n, out + k);
+  }
+  for (; k < count; ++k) {
+    const src s = at(k);
+    block_moments_lockstep<1>(&s, n, out + k);
+  }
 }
 
 template <class T, bool Residual>
@@ -175,6 +220,8 @@ void fill_dtype(kernel_table& t, dtype d) noexcept {
   const int k = static_cast<int>(d);
   t.chunk_moments[k][0] = chunk_moments<T, false>;
   t.chunk_moments[k][1] = chunk_moments<T, true>;
+  t.small_slices_moments[k][0] = small_slices_moments<T, false>;
+  t.small_slices_moments[k][1] = small_slices_moments<T, true>;
   fill_apply<T, false, false>(t.apply[k][0][0]);
   fill_apply<T, true, false>(t.apply[k][1][0]);
   fill_apply<T, true, true>(t.apply[k][1][1]);

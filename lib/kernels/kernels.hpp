@@ -55,6 +55,12 @@ struct slice_stats {
 // NCHW chunk: moments of the elements [0, n) of x (+ residual when non-null).
 using chunk_moments_fn = moments (*)(const void* x, const void* residual, std::size_t n);
 
+// NCHW, slices of at most kBlockElems elements: moments of `count` slices of n elements, `stride` elements
+// apart, each bitwise equal to chunk_moments of that slice (several computed in lockstep for latency
+// overlap).
+using small_slices_moments_fn = void (*)(const void* x, const void* residual, std::size_t stride,
+                                         std::size_t n, std::size_t count, moments* out);
+
 // NCHW apply over slice elements [begin, end): channel c of the slice owns [c * spatial, (c + 1) * spatial).
 // x, residual, y, sum point at the slice start; gamma / beta at the slice's first channel (or null).
 // stream: write y with non-temporal stores (for outputs too large to stay in cache; same values, fewer
@@ -95,10 +101,11 @@ using nhwc_apply_fn = void (*)(const void* x, const void* residual, void* y, voi
 
 struct kernel_table {
   isa family;
-  chunk_moments_fn chunk_moments[kDtypes][2];             // [dtype][has residual]
-  apply_fn apply[kDtypes][2][2][kActivations];            // [dtype][residual][write sum][activation]
-  nhwc_moments_fn nhwc_moments[kDtypes][2];               // [dtype][has residual]
-  nhwc_apply_fn nhwc_apply[kDtypes][2][2][kActivations];  // [dtype][residual][write sum][activation]
+  chunk_moments_fn chunk_moments[kDtypes][2];                // [dtype][has residual]
+  small_slices_moments_fn small_slices_moments[kDtypes][2];  // [dtype][has residual]
+  apply_fn apply[kDtypes][2][2][kActivations];               // [dtype][residual][write sum][activation]
+  nhwc_moments_fn nhwc_moments[kDtypes][2];                  // [dtype][has residual]
+  nhwc_apply_fn nhwc_apply[kDtypes][2][2][kActivations];     // [dtype][residual][write sum][activation]
 };
 
 const kernel_table& kernels_scalar() noexcept;
