@@ -65,16 +65,17 @@ struct problem {
 // Buffers of one run, typed by storage (float, f16 or bf16; must match problem::data_type).
 // Empty spans mean "absent": gamma = 1, beta = 0, no sum / mean / rstd output.
 // y.data() == x.data() runs in place; any other overlap between outputs and inputs is an error.
+// Fill it with designated initializers: tensors<float>{.x = x, .y = y, .gamma = gamma}.
 template <class T>
 struct tensors {
-  std::span<const T> x;
-  std::span<T> y;
-  std::span<const float> gamma;  // channels
-  std::span<const float> beta;   // channels
-  std::span<const T> residual;   // same size as x; required iff problem::residual
-  std::span<T> sum;              // optional, same size as x: receives x + residual (needs problem::residual)
-  std::span<float> mean;         // optional, batch * num_groups: per (sample, group) mean
-  std::span<float> rstd;         // optional, batch * num_groups: 1 / sqrt(var + epsilon)
+  std::span<const T> x{};
+  std::span<T> y{};
+  std::span<const float> gamma{};  // channels
+  std::span<const float> beta{};   // channels
+  std::span<const T> residual{};   // same size as x; required iff problem::residual
+  std::span<T> sum{};       // optional, same size as x: receives x + residual (needs problem::residual)
+  std::span<float> mean{};  // optional, batch * num_groups: per (sample, group) mean
+  std::span<float> rstd{};  // optional, batch * num_groups: 1 / sqrt(var + epsilon)
 };
 
 namespace detail {

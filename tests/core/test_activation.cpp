@@ -129,13 +129,7 @@ void check_bitwise(const shape& s, activation a, bool residual, std::uint64_t se
     for (int threads : {0, 1, 2, 3}) {  // 0: the caller's current arena
       CAPTURE(threads);
       std::vector<T> y(x.size()), sum(residual ? x.size() : 0);
-      groupnorm::tensors<T> t;
-      t.x = x;
-      t.y = y;
-      t.gamma = gamma;
-      t.beta = beta;
-      t.residual = r;
-      t.sum = sum;
+      groupnorm::tensors<T> t{.x = x, .y = y, .gamma = gamma, .beta = beta, .residual = r, .sum = sum};
       if (threads == 0) {
         pl.run(t);
       } else {

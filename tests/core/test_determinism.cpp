@@ -29,13 +29,7 @@ void check_thread_independence(const shape& s, std::uint64_t seed) {
     CAPTURE(threads);
     tbb::task_arena arena(threads);
     std::vector<float> y(x.size(), -777.0f), mean(s.pairs()), rstd(s.pairs());
-    groupnorm::tensors<float> t;
-    t.x = x;
-    t.y = y;
-    t.gamma = gamma;
-    t.beta = beta;
-    t.mean = mean;
-    t.rstd = rstd;
+    groupnorm::tensors<float> t{.x = x, .y = y, .gamma = gamma, .beta = beta, .mean = mean, .rstd = rstd};
     pl.run(t, &arena);
     // Append the statistics so they are compared bitwise too.
     y.insert(y.end(), mean.begin(), mean.end());
@@ -119,15 +113,8 @@ void check_isa_independence(const shape& s, bool residual, groupnorm::activation
     CHECK(pl.selected_isa() == k);
     std::vector<T> y(x.size()), sum(residual ? x.size() : 0);
     std::vector<float> mean(with_stats ? s.pairs() : 0), rstd(with_stats ? s.pairs() : 0);
-    groupnorm::tensors<T> t;
-    t.x = x;
-    t.y = y;
-    t.gamma = gamma;
-    t.beta = beta;
-    t.residual = r;
-    t.sum = sum;
-    t.mean = mean;
-    t.rstd = rstd;
+    groupnorm::tensors<T> t{
+        .x = x, .y = y, .gamma = gamma, .beta = beta, .residual = r, .sum = sum, .mean = mean, .rstd = rstd};
     tbb::task_arena arena(3);
     pl.run(t, &arena);
     std::vector<unsigned char> bits(y.size() * sizeof(T) + sum.size() * sizeof(T) + 2 * mean.size() * 4);

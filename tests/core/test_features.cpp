@@ -30,11 +30,7 @@ TEST_CASE("saved mean and rstd match the reference mean and 1 over sqrt of var p
     for (float eps : {0.0f, 1e-5f, 0.5f}) {
       CAPTURE(eps);
       std::vector<float> y(x.size()), mean(s.pairs(), -1.0f), rstd(s.pairs(), -1.0f);
-      groupnorm::tensors<float> t;
-      t.x = x;
-      t.y = y;
-      t.mean = mean;
-      t.rstd = rstd;
+      groupnorm::tensors<float> t{.x = x, .y = y, .mean = mean, .rstd = rstd};
       groupnorm::plan(make_problem(s, eps)).run(t);
       std::vector<groupnorm::reference::stats> st;
       (void)groupnorm::reference::group_norm(x.data(), s.batch, s.channels, s.spatial, s.groups,
@@ -69,13 +65,7 @@ TEST_CASE("residual: y normalizes x plus residual and sum equals x plus residual
     for (bool with_sum : {false, true}) {
       CAPTURE(with_sum);
       std::vector<float> y(x.size()), sum(with_sum ? x.size() : 0);
-      groupnorm::tensors<float> t;
-      t.x = x;
-      t.y = y;
-      t.gamma = gamma;
-      t.beta = beta;
-      t.residual = r;
-      t.sum = sum;
+      groupnorm::tensors<float> t{.x = x, .y = y, .gamma = gamma, .beta = beta, .residual = r, .sum = sum};
       pl.run(t);
       const compare_result cr = compare(y, ref, kTol, kTol);
       INFO(cr.describe());
@@ -86,12 +76,7 @@ TEST_CASE("residual: y normalizes x plus residual and sum equals x plus residual
     }
     // In place with a residual: y == x.
     std::vector<float> xy = x;
-    groupnorm::tensors<float> t;
-    t.x = xy;
-    t.y = xy;
-    t.gamma = gamma;
-    t.beta = beta;
-    t.residual = r;
+    groupnorm::tensors<float> t{.x = xy, .y = xy, .gamma = gamma, .beta = beta, .residual = r};
     pl.run(t);
     CHECK(same_bits(xy, run(make_problem(s), xr, gamma, beta)));
   }
@@ -185,15 +170,8 @@ void check_storage(const shape& s, bool residual, std::uint64_t seed) {
   p.residual = residual;
   std::vector<T> y(x.size(), T{0xffff}), sum(residual ? x.size() : 0);
   std::vector<float> mean(s.pairs()), rstd(s.pairs());
-  groupnorm::tensors<T> t;
-  t.x = x;
-  t.y = y;
-  t.gamma = gamma;
-  t.beta = beta;
-  t.residual = r;
-  t.sum = sum;
-  t.mean = mean;
-  t.rstd = rstd;
+  groupnorm::tensors<T> t{
+      .x = x, .y = y, .gamma = gamma, .beta = beta, .residual = r, .sum = sum, .mean = mean, .rstd = rstd};
   groupnorm::plan(p).run(t);
 
   std::vector<groupnorm::reference::stats> st;
@@ -253,10 +231,7 @@ TEST_CASE("f16 and bf16 storage keep NaN and Inf in their own slice and handle a
     std::vector<T> y(x.size());
     groupnorm::problem p = make_problem(s);
     p.data_type = storage<T>::type;
-    groupnorm::tensors<T> t;
-    t.x = x;
-    t.y = y;
-    t.beta = beta;
+    groupnorm::tensors<T> t{.x = x, .y = y, .beta = beta};
     groupnorm::plan(p).run(t);
     const std::vector<float> yf = decode(y);
     for (std::size_t i = 100; i < 300; ++i) CHECK(std::isnan(yf[i]));

@@ -32,13 +32,7 @@ TEST_CASE("in place gives the same bits as out of place on tiny many-pair and sp
 
     // tensors<float> with x and y on one buffer, saving statistics.
     std::vector<float> xy3 = x, mean(s.pairs()), rstd(s.pairs());
-    groupnorm::tensors<float> t;
-    t.x = xy3;
-    t.y = xy3;
-    t.gamma = gamma;
-    t.beta = beta;
-    t.mean = mean;
-    t.rstd = rstd;
+    groupnorm::tensors<float> t{.x = xy3, .y = xy3, .gamma = gamma, .beta = beta, .mean = mean, .rstd = rstd};
     pl.run(t);
     CHECK(same_bits(xy3, out));
   }

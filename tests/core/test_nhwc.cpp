@@ -203,11 +203,7 @@ TEST_CASE_TEMPLATE("nhwc f16 and bf16 storage are within one rounding of the ref
     groupnorm::problem p = nhwc_problem(s);
     p.data_type = storage<T>::type;
     std::vector<T> y(x.size());
-    groupnorm::tensors<T> t;
-    t.x = x;
-    t.y = y;
-    t.gamma = gamma;
-    t.beta = beta;
+    groupnorm::tensors<T> t{.x = x, .y = y, .gamma = gamma, .beta = beta};
     groupnorm::plan(p).run(t);
     std::size_t bad = 0;
     for (std::size_t i = 0; i < y.size(); ++i) {
@@ -341,10 +337,7 @@ TEST_CASE("nhwc NaN or Inf in one group makes that group NaN and leaves the othe
     const std::size_t n = 1, g = 2, row = 123, c = g * 4 + 1;  // sample 1, group 2
     xb[(n * s.spatial + row) * s.channels + c] = bad;
     std::vector<float> y(x.size()), rstd(s.pairs());
-    groupnorm::tensors<float> t;
-    t.x = xb;
-    t.y = y;
-    t.rstd = rstd;
+    groupnorm::tensors<float> t{.x = xb, .y = y, .rstd = rstd};
     groupnorm::plan(nhwc_problem(s)).run(t);
     for (std::size_t q = 0; q < s.pairs(); ++q) CHECK(std::isnan(rstd[q]) == (q == n * s.groups + g));
     std::size_t wrong = 0;

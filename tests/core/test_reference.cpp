@@ -244,11 +244,7 @@ void check_poisoned(const shape& s, std::size_t pair, std::size_t offset, float 
                                                                    s.groups, 1e-5, {}, {}, &ref_stats);
   const groupnorm::plan pl(make_problem(s));
   std::vector<float> y(x.size(), -777.0f), mean(s.pairs()), rstd(s.pairs());
-  groupnorm::tensors<float> t;
-  t.x = x;
-  t.y = y;
-  t.mean = mean;
-  t.rstd = rstd;
+  groupnorm::tensors<float> t{.x = x, .y = y, .mean = mean, .rstd = rstd};
   pl.run(t);
   std::size_t not_nan = 0, wrong_elsewhere = 0;
   for (std::size_t i = 0; i < y.size(); ++i) {

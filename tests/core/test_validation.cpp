@@ -177,9 +177,7 @@ TEST_CASE("run rejects buffers of another storage type than the plan's dtype") {
   const groupnorm::plan pl(make_problem(kShape));
   std::vector<groupnorm::f16> x(40, groupnorm::f16{0x3c00});
   std::vector<groupnorm::f16> y(40, groupnorm::f16{0xA5A5});
-  groupnorm::tensors<groupnorm::f16> t;
-  t.x = x;
-  t.y = y;
+  groupnorm::tensors<groupnorm::f16> t{.x = x, .y = y};
   expect_invalid([&] { pl.run(t); }, {"f16", "f32"});
   for (const auto& h : y) CHECK(h.bits == 0xA5A5);
 
@@ -196,10 +194,7 @@ TEST_CASE("run rejects a residual on a plan without residual and a sum without r
   const groupnorm::plan pl(make_problem(kShape));
   const std::vector<float> x = normal(40, 5), r = normal(40, 6);
   guarded y(40), sum(40);
-  groupnorm::tensors<float> t;
-  t.x = x;
-  t.y = y.v;
-  t.residual = r;
+  groupnorm::tensors<float> t{.x = x, .y = y.v, .residual = r};
   expect_invalid([&] { pl.run(t); }, {"residual given (40 elements)", "residual = false"});
   t.residual = {};
   t.sum = sum.v;
@@ -214,9 +209,7 @@ TEST_CASE("run on a residual plan rejects a missing or short residual and a wron
   const groupnorm::plan pl(p);
   const std::vector<float> x = normal(40, 7), r = normal(40, 8), r39 = normal(39, 8);
   guarded y(40), sum(39);
-  groupnorm::tensors<float> t;
-  t.x = x;
-  t.y = y.v;
+  groupnorm::tensors<float> t{.x = x, .y = y.v};
   expect_invalid([&] { pl.run(t); }, {"residual has 0 elements", "expected 40"});
   t.residual = r39;
   expect_invalid([&] { pl.run(t); }, {"residual has 39 elements", "expected 40"});
@@ -234,10 +227,7 @@ TEST_CASE("run rejects mean and rstd of the wrong size and overlapping statistic
   const groupnorm::plan pl(make_problem(kShape));
   const std::vector<float> x = normal(40, 9);
   guarded y(40), stats(8), mean3(3), rstd5(5);
-  groupnorm::tensors<float> t;
-  t.x = x;
-  t.y = y.v;
-  t.mean = mean3.v;
+  groupnorm::tensors<float> t{.x = x, .y = y.v, .mean = mean3.v};
   expect_invalid([&] { pl.run(t); }, {"mean has 3 elements", "expected 4"});
   t.mean = {};
   t.rstd = rstd5.v;
@@ -260,10 +250,7 @@ TEST_CASE("run rejects statistics or sum outputs that overlap an input or y") {
   p.residual = true;
   const groupnorm::plan pl(p);
   guarded xbuf(40), y(40), sum(40), r(40);
-  groupnorm::tensors<float> t;
-  t.x = xbuf.v;
-  t.y = y.v;
-  t.residual = r.v;
+  groupnorm::tensors<float> t{.x = xbuf.v, .y = y.v, .residual = r.v};
   t.mean = std::span<float>(xbuf.v.data() + 10, 4);  // mean inside x
   expect_invalid([&] { pl.run(t); }, {"mean overlaps x"});
   t.mean = {};

@@ -76,15 +76,14 @@ TEST_CASE("a run on a prepared plan performs zero heap allocations (tiny, split,
     const groupnorm::plan& pl = plans[i];
     bufs& b = data[i];
     if (kCases[i].residual) {
-      groupnorm::tensors<float> t;
-      t.x = b.x;
-      t.y = b.y;
-      t.gamma = b.gamma;
-      t.beta = b.beta;
-      t.residual = b.r;
-      t.sum = b.sum;
-      t.mean = b.mean;
-      t.rstd = b.rstd;
+      groupnorm::tensors<float> t{.x = b.x,
+                                  .y = b.y,
+                                  .gamma = b.gamma,
+                                  .beta = b.beta,
+                                  .residual = b.r,
+                                  .sum = b.sum,
+                                  .mean = b.mean,
+                                  .rstd = b.rstd};
       if (how == 1)
         arena.execute([&] { pl.run(t); });
       else
