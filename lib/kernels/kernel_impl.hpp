@@ -57,37 +57,27 @@ moments block_moments_double(std::size_t n, At&& at) noexcept {
   return {count, mean, m2};
 }
 
-// Moments of N blocks of n elements each (0 < n <= kBlockElems), two passes over L1-resident data:
-// pass 1 finds the block mean relative to its first element (a shift that keeps float sums exact-ish even
-// when |mean| >> std); pass 2 accumulates deviations from that mean and corrects with their sum (the
-// corrected two-pass formula), giving two-pass accuracy from one memory read. The N blocks run in lockstep:
-// every block sees exactly the operations of N = 1, in the same order (so the same bits), while their
-// independent latency chains (lane sums, tree reductions, divisions) overlap. Tiny slices need that.
+// A center for the deviation pass: the mean of kWidth elements spread evenly over the block, summed in the
+// fixed reduce() tree. For most data it lands within a fraction of a standard deviation of the block mean,
+// which is all the corrected formula below needs; when it does not, the caller refines it.
+template <class Src>
+inline float sample_center(const Src& s, std::size_t n) noexcept {
+  vf v;
+  for (int j = 0; j < simd::kWidth; ++j) v[j] = s.at(static_cast<std::size_t>(j) * n / simd::kWidth);
+  return simd::reduce(v) * (1.0f / simd::kWidth);
+}
+
+// Sums of d = x - center and d * d over the N blocks in lockstep (32 float lanes each, element i of a block
+// in lane i % 32), reduced in the fixed tree.
 template <int N, class Src>
-void block_moments_lockstep(const Src* s, std::size_t n, moments* out) noexcept {
-  float shift[N], center[N];
-  vf shift_v[N], center_v[N], a0[N], a1[N], e0[N], e1[N], q0[N], q1[N];
+void deviation_sums(const Src* s, std::size_t n, const float* center, double* e, double* q) noexcept {
+  vf center_v[N], e0[N], e1[N], q0[N], q1[N];
   for (int k = 0; k < N; ++k) {
-    shift[k] = s[k].at(0);
-    shift_v[k] = simd::splat(shift[k]);
-    a0[k] = a1[k] = e0[k] = e1[k] = q0[k] = q1[k] = vf{};
+    center_v[k] = simd::splat(center[k]);
+    e0[k] = e1[k] = q0[k] = q1[k] = vf{};
   }
-  // Multiplying by a reciprocal computed up front keeps the divisions off the block's latency chain.
-  const double count = static_cast<double>(n), inv_count = 1.0 / count;
   std::size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    for (int k = 0; k < N; ++k) {
-      a0[k] += s[k].vec(i) - shift_v[k];
-      a1[k] += s[k].vec(i + simd::kWidth) - shift_v[k];
-    }
-  }
-  for (std::size_t j = 0; i + j < n; ++j)
-    for (int k = 0; k < N; ++k) add_to_lane(a0[k], a1[k], j, s[k].at(i + j) - shift[k]);
-  for (int k = 0; k < N; ++k) {
-    center[k] = static_cast<float>(shift[k] + static_cast<double>(simd::reduce(a0[k] + a1[k])) * inv_count);
-    center_v[k] = simd::splat(center[k]);
-  }
-  for (i = 0; i + kLanes <= n; i += kLanes) {
     for (int k = 0; k < N; ++k) {
       const vf d0 = s[k].vec(i) - center_v[k];
       const vf d1 = s[k].vec(i + simd::kWidth) - center_v[k];
@@ -105,10 +95,37 @@ void block_moments_lockstep(const Src* s, std::size_t n, moments* out) noexcept 
     }
   }
   for (int k = 0; k < N; ++k) {
-    const double e = simd::reduce(e0[k] + e1[k]);
-    const double q = simd::reduce(q0[k] + q1[k]);
-    const double m2 = q - e * e * inv_count;
-    const moments m{count, center[k] + e * inv_count, m2 < 0.0 ? 0.0 : m2};  // clamps rounding, keeps a NaN
+    e[k] = simd::reduce(e0[k] + e1[k]);
+    q[k] = simd::reduce(q0[k] + q1[k]);
+  }
+}
+
+// Moments of N blocks of n elements each (0 < n <= kBlockElems), by the corrected two-pass formula around a
+// float center c: with E = sum(x - c) and Q = sum((x - c)^2) in float lanes, m2 = Q - E^2 / n. Its rounding
+// error is that of Q, which grows with the center's offset d = E / n as Q / m2 = 1 + n d^2 / m2. So:
+//  - the first pass uses the sampled center; when its offset passes d^2 <= var / 3 (Q / m2 <= 4 / 3), that
+//    pass is the answer: one read of the block instead of two (data on which a strided sample of 16 misses
+//    the mean by that much is rare: ~2% of i.i.d. normal blocks);
+//  - otherwise a second pass around c + E / n (a mean accurate to float rounding) is the answer.
+// Every step depends on the block's values only, so the result is the same on every ISA and thread count.
+// The N blocks run in lockstep: each sees exactly the operations of N = 1, in the same order (the same
+// bits), while their independent latency chains (lane sums, tree reductions, divisions) overlap.
+template <int N, class Src>
+void block_moments_lockstep(const Src* s, std::size_t n, moments* out) noexcept {
+  // Multiplying by a reciprocal computed up front keeps the divisions off the block's latency chain.
+  const double count = static_cast<double>(n), inv_count = 1.0 / count;
+  float center[N];
+  double e[N], q[N];
+  for (int k = 0; k < N; ++k) center[k] = sample_center(s[k], n);
+  deviation_sums<N>(s, n, center, e, q);
+  for (int k = 0; k < N; ++k) {
+    // 3 n d^2 <= m2 = Q - n d^2  <=>  4 E^2 / n <= Q. False for NaN, which the refinement then carries on.
+    if (!(4.0 * e[k] * e[k] * inv_count <= q[k])) [[unlikely]] {
+      center[k] = static_cast<float>(center[k] + e[k] * inv_count);
+      deviation_sums<1>(s + k, n, center + k, e + k, q + k);
+    }
+    const double m2 = q[k] - e[k] * e[k] * inv_count;
+    const moments m{count, center[k] + e[k] * inv_count, m2 < 0.0 ? 0.0 : m2};  // clamps rounding, keeps NaN
     if (std::isfinite(m.mean) && std::isfinite(m.m2)) [[likely]] {
       out[k] = m;
       continue;

@@ -188,6 +188,40 @@ TEST_CASE("large offsets keep xhat accurate to 1e-4: mean 1e4 std 1 and mean -3e
   }
 }
 
+TEST_CASE("data built to defeat the sampled block center still matches the reference to 1e-5 on every ISA") {
+  // Block moments start from the mean of 16 evenly spaced elements of each 4096-element block (positions
+  // j * n / 16, lib/kernels/kernel_impl.hpp). Here exactly those elements sit 60 std above the rest, so that
+  // center misses the block mean by ~60 std and the one-pass answer would carry ~200x its usual rounding error
+  // (Q / m2 = 1 + n d^2 / m2): measured without the refinement, 875 elements of the first shape miss 1e-5
+  // (worst 3e-5); with it the worst is 1.8e-7. The kernel must notice (d^2 > var / 3) and refine the center.
+  // The first shape's 4096-element slices take the four-in-lockstep path, the second the chunked one.
+  const std::vector<shape> shapes = {{4, 16, 4096, 16}, {1, 2, 4096 + 1000, 1}, {3, 8, 64, 4}, {2, 4, 37, 4}};
+  std::uint64_t seed = 700;
+  for (const shape& s : shapes) {
+    CAPTURE(s.name());
+    std::vector<float> x = normal(s.elements(), seed++, 1e3, 1.0);
+    const std::size_t slice = s.channels / s.groups * s.spatial;
+    for (std::size_t base = 0; base < x.size(); base += slice)
+      for (std::size_t b = 0; b < slice; b += 4096) {
+        const std::size_t n = std::min<std::size_t>(4096, slice - b);
+        for (std::size_t j = 0; j < 16; ++j) x[base + b + j * n / 16] = 1060.0f;
+      }
+    const std::vector<float> y = run(make_problem(s, 0.0f), x);
+    const std::vector<double> ref =
+        groupnorm::reference::group_norm(x.data(), s.batch, s.channels, s.spatial, s.groups, 0.0);
+    const compare_result r = compare(y, ref, kTol, kTol);
+    INFO(r.describe());
+    CHECK(r.failures == 0);
+    // The refinement is part of the fixed operation sequence: every kernel family takes it, with the same bits.
+    for (groupnorm::isa k : supported_isas()) {
+      CAPTURE(groupnorm::to_string(k));
+      groupnorm::problem p = make_problem(s, 0.0f);
+      p.kernel_isa = k;
+      CHECK(same_bits(run(p, x), y));
+    }
+  }
+}
+
 TEST_CASE(
     "huge finite values whose squares overflow float still match the reference (exact double fallback)") {
   // Deviations around 1e20 square to ~1e40 > FLT_MAX: the float lane sums overflow, and a kernel without the
