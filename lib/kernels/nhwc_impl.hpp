@@ -7,11 +7,11 @@
 // element-wise IEEE operations on every ISA. Lanes are reduced to their group in a fixed (rep, channel) order
 // in double.
 //
-// Moments of one block of `block_rows` rows and one group use the same corrected two-pass scheme as the NCHW
-// block_moments: pass 1 sums (x - shift) with shift = the group's first element in the block's first row,
-// which gives a center close to the block mean; pass 2 sums d = x - center and d * d; the block's group
-// moments are {n, center + E / n, Q - E^2 / n}. Blocks are merged into the group with Chan's formula in row
-// order.
+// Moments of one block of `block_rows` rows and one group use the same corrected formula as the NCHW
+// block_moments_lockstep: a center sampled from 16 of the block's group elements; one pass summing d = x -
+// center and d * d (repeated around the refined center c + E / n when the sample missed the mean by more than
+// std / sqrt(3)); the block's group moments are {n, center + E / n, Q - E^2 / n}. Blocks are merged into the
+// group with Chan's formula in row order.
 #pragma once
 
 #include <algorithm>
@@ -75,26 +75,28 @@ struct nhwc_source {
   }
 };
 
-// Pass 1 over the (virtual) rows of a block: acc[l] += v[l] - off[l]. `rows` full rows of t.lanes lanes start
-// at `base`; `rem` (< t.lanes, packed only) trailing elements go to lanes [0, rem). Strips of up to 4 vectors
-// keep their accumulators in registers across rows; every lane still adds its rows in row order, so the bits
-// are those of the plain row loop whatever the strip width (and the strips are the same on every ISA anyway).
-template <std::size_t V, class Src>
-inline void nhwc_sum_strip(const Src& s, std::size_t at, std::size_t rows, std::size_t stride,
-                           const float* off, float* acc) noexcept {
-  vf a[V], o[V];
-#pragma GCC unroll 4
-  for (std::size_t v = 0; v < V; ++v)
-    a[v] = simd::load(acc + v * simd::kWidth), o[v] = simd::load(off + v * simd::kWidth);
-  for (std::size_t r = 0; r < rows; ++r) {
-#pragma GCC unroll 4
-    for (std::size_t v = 0; v < V; ++v) a[v] += s.vec(at + r * stride + v * simd::kWidth) - o[v];
+// acc[l] = sum of `rows` (virtual) rows `stride` elements apart, starting at `at`, in row order.
+template <class Src>
+inline void nhwc_sample(const Src& s, const nhwc_tile& t, std::size_t at, std::size_t rows,
+                        std::size_t stride, float* acc) noexcept {
+  const std::size_t vecs = t.lanes / simd::kWidth;
+  for (std::size_t v = 0; v < vecs; ++v) {
+    vf a{};
+    for (std::size_t r = 0; r < rows; ++r) a += s.vec(at + r * stride + v * simd::kWidth);
+    simd::store(acc + v * simd::kWidth, a);
   }
-#pragma GCC unroll 4
-  for (std::size_t v = 0; v < V; ++v) simd::store(acc + v * simd::kWidth, a[v]);
+  for (std::size_t j = vecs * simd::kWidth; j < t.lanes; ++j) {
+    float a = 0;
+    for (std::size_t r = 0; r < rows; ++r) a += s.at(at + r * stride + j);
+    acc[j] = a;
+  }
 }
 
-// Pass 2: d = v - center[l]; e[l] += d; q[l] += d * d, same strip structure.
+// The deviation pass over the (virtual) rows of a block: d = v - center[l]; e[l] += d; q[l] += d * d. `rows`
+// full rows of t.lanes lanes start at `at`; (in nhwc_pass) `rem` (< t.lanes, packed only) trailing elements
+// go to lanes [0, rem). Strips of up to 4 vectors keep their accumulators in registers across rows; every
+// lane still adds its rows in row order, so the bits are those of the plain row loop whatever the strip width
+// (and the strips are the same on every ISA anyway).
 template <std::size_t V, class Src>
 inline void nhwc_dev_strip(const Src& s, std::size_t at, std::size_t rows, std::size_t stride,
                            const float* center, float* e, float* q) noexcept {
@@ -120,28 +122,20 @@ inline void nhwc_dev_strip(const Src& s, std::size_t at, std::size_t rows, std::
   }
 }
 
-template <bool Dev, class Src>
+template <class Src>
 inline void nhwc_pass(const Src& s, const nhwc_tile& t, std::size_t base, std::size_t rows, std::size_t rem,
-                      const float* ref, float* e, float* q) noexcept {
+                      const float* center, float* e, float* q) noexcept {
   constexpr std::size_t W = simd::kWidth;
   const std::size_t vecs = t.lanes / W;
   std::size_t v = 0;
-  for (; v + 4 <= vecs; v += 4) {
-    if constexpr (Dev)
-      nhwc_dev_strip<4>(s, base + v * W, rows, t.stride, ref + v * W, e + v * W, q + v * W);
-    else
-      nhwc_sum_strip<4>(s, base + v * W, rows, t.stride, ref + v * W, e + v * W);
-  }
-  for (; v < vecs; ++v) {
-    if constexpr (Dev)
-      nhwc_dev_strip<1>(s, base + v * W, rows, t.stride, ref + v * W, e + v * W, q + v * W);
-    else
-      nhwc_sum_strip<1>(s, base + v * W, rows, t.stride, ref + v * W, e + v * W);
-  }
+  for (; v + 4 <= vecs; v += 4)
+    nhwc_dev_strip<4>(s, base + v * W, rows, t.stride, center + v * W, e + v * W, q + v * W);
+  for (; v < vecs; ++v)
+    nhwc_dev_strip<1>(s, base + v * W, rows, t.stride, center + v * W, e + v * W, q + v * W);
   auto one = [&](std::size_t l, float x) {
-    const float d = x - ref[l];
+    const float d = x - center[l];
     e[l] += d;
-    if constexpr (Dev) q[l] += d * d;
+    q[l] += d * d;
   };
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t j = vecs * W; j < t.lanes; ++j) one(j, s.at(base + r * t.stride + j));
@@ -178,9 +172,9 @@ void nhwc_moments(const void* xv, const void* rv, std::size_t rows, std::size_t 
                   const nhwc_geometry& geo, moments* out) noexcept {
   const nhwc_source<T, Residual> s{static_cast<const T*>(xv), static_cast<const T*>(rv)};
   for (std::size_t g = g0; g < g1; ++g) out[g - g0] = moments{};
-  alignas(64) float lane_a[kNhwcTile];  // shift, then center
-  alignas(64) float lane_e[kNhwcTile];  // pass-1 sums, then pass-2 deviation sums
-  alignas(64) float lane_q[kNhwcTile];  // pass-2 squared deviation sums
+  alignas(64) float lane_a[kNhwcTile];  // centers
+  alignas(64) float lane_e[kNhwcTile];  // deviation sums
+  alignas(64) float lane_q[kNhwcTile];  // squared deviation sums
   const std::size_t C = geo.channels, R = geo.block_rows;
   nhwc_for_each_tile(geo, g0, g1, [&](const nhwc_tile& t) {
     const bool part = geo.cpg > t.width;  // the tile is part of one group: merge its moments after all blocks
@@ -190,21 +184,37 @@ void nhwc_moments(const void* xv, const void* rv, std::size_t rows, std::size_t 
       const std::size_t base = row0 * C + t.a;
       std::size_t vrows = nr, rem = 0;
       if (t.packed) vrows = nr * C / t.lanes, rem = nr * C % t.lanes;
-      // Pass 1: shift = the segment's first element in the block's first row.
+      // Center of each segment: the mean of its elements in up to 16 (virtual) rows evenly spread over the
+      // block (the NCHW sample_center's idea), summed per lane in row order, then over the segment's lanes.
+      const std::size_t sample_step = std::max<std::size_t>(1, vrows / simd::kWidth);
+      const std::size_t sample_rows = std::min<std::size_t>(simd::kWidth, vrows);
+      if (sample_rows > 0) nhwc_sample(s, t, base, sample_rows, sample_step * t.stride, lane_e);
       nhwc_segments(t, geo.cpg, [&](std::size_t, std::size_t lo, std::size_t hi) {
-        nhwc_fill(lane_a, t, lo, hi, s.at(row0 * C + lo));
+        const float center = sample_rows > 0
+                                 ? static_cast<float>(nhwc_lane_sum(lane_e, t, lo, hi) /
+                                                      static_cast<double>(sample_rows * t.reps * (hi - lo)))
+                                 : s.at(row0 * C + lo);  // a packed block shorter than one virtual row
+        nhwc_fill(lane_a, t, lo, hi, center);
       });
-      std::fill(lane_e, lane_e + t.lanes, 0.0f);
-      nhwc_pass<false>(s, t, base, vrows, rem, lane_a, lane_e, nullptr);
-      nhwc_segments(t, geo.cpg, [&](std::size_t, std::size_t lo, std::size_t hi) {
-        const double n = static_cast<double>(nr * (hi - lo));
-        const float shift = lane_a[lo - t.a];
-        nhwc_fill(lane_a, t, lo, hi, static_cast<float>(shift + nhwc_lane_sum(lane_e, t, lo, hi) / n));
-      });
-      // Pass 2: deviations from the center, corrected by their sum.
-      std::fill(lane_e, lane_e + t.lanes, 0.0f);
-      std::fill(lane_q, lane_q + t.lanes, 0.0f);
-      nhwc_pass<true>(s, t, base, vrows, rem, lane_a, lane_e, lane_q);
+      // Deviations from the centers, corrected by their sum. A segment whose center is off by more than
+      // std / sqrt(3) (see block_moments_lockstep) gets the refined center c + E / n and the pass is
+      // repeated; the other segments keep their centers, so the repeat gives them the same sums, bit for bit.
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        std::fill(lane_e, lane_e + t.lanes, 0.0f);
+        std::fill(lane_q, lane_q + t.lanes, 0.0f);
+        nhwc_pass(s, t, base, vrows, rem, lane_a, lane_e, lane_q);
+        if (attempt == 1) break;
+        bool refine = false;
+        nhwc_segments(t, geo.cpg, [&](std::size_t, std::size_t lo, std::size_t hi) {
+          const double n = static_cast<double>(nr * (hi - lo));
+          const double e = nhwc_lane_sum(lane_e, t, lo, hi);
+          if (4.0 * e * e / n <= nhwc_lane_sum(lane_q, t, lo, hi)) [[likely]]
+            return;
+          refine = true;
+          nhwc_fill(lane_a, t, lo, hi, static_cast<float>(lane_a[lo - t.a] + e / n));
+        });
+        if (!refine) break;
+      }
       nhwc_segments(t, geo.cpg, [&](std::size_t g, std::size_t lo, std::size_t hi) {
         const double n = static_cast<double>(nr * (hi - lo));
         const double e = nhwc_lane_sum(lane_e, t, lo, hi);
@@ -222,6 +232,53 @@ void nhwc_moments(const void* xv, const void* rv, std::size_t rows, std::size_t 
     }
     if (part) merge_into(out[t.a / geo.cpg - g0], part_total);
   });
+}
+
+// The rows of one tile, given its per-lane constants. Everything arrives by value: the memcpy-based stores
+// may alias any memory, so values reached through a closure or a reference would be reloaded every vector.
+template <class T, bool Residual, bool WriteSum, activation A>
+void nhwc_apply_tile(const nhwc_source<T, Residual> s, T* const out, T* const sum_out, const nhwc_tile t,
+                     const std::size_t rows, const std::size_t C, const float* const lane_m,
+                     const float* const lane_s, const float* const lane_b, const bool stream) noexcept {
+  std::size_t vrows = rows, rem = 0;
+  if (t.packed) vrows = rows * C / t.lanes, rem = rows * C % t.lanes;
+  const std::size_t vecs = t.lanes / simd::kWidth, tail = t.lanes % simd::kWidth;
+  auto one = [&](std::size_t l, std::size_t i) {
+    vf v{}, m{}, sc{}, sh{};
+    v[0] = s.at(i);
+    m[0] = lane_m[l];
+    sc[0] = lane_s[l];
+    sh[0] = lane_b[l];
+    if constexpr (WriteSum) storage<T>::store1(sum_out + i, v[0]);
+    storage<T>::store1(out + i, activate<A>((v - m) * sc + sh)[0]);
+  };
+  // Non-temporal stores only when every vector store of the tile is 64-byte aligned (float rows whose
+  // stride is a whole number of lines), so no line is written partly streamed and partly cached.
+  bool nt = false;
+  if constexpr (std::is_same_v<T, float>)
+    nt = stream && vecs > 0 && (t.stride * sizeof(T)) % 64 == 0 &&
+         reinterpret_cast<std::uintptr_t>(out + t.a) % 64 == 0;
+  for (std::size_t r = 0; r < vrows; ++r) {
+    const std::size_t row = t.a + r * t.stride;
+    for (std::size_t v = 0; v < vecs; ++v) {
+      const std::size_t l = v * simd::kWidth, i = row + l;
+      const vf x = s.vec(i);
+      if constexpr (WriteSum) storage<T>::store(sum_out + i, x);
+      const vf y =
+          activate<A>((x - simd::load(lane_m + l)) * simd::load(lane_s + l) + simd::load(lane_b + l));
+      if constexpr (std::is_same_v<T, float>) {
+        if (nt) {
+          simd::stream(out + i, y);
+          continue;
+        }
+      }
+      storage<T>::store(out + i, y);
+    }
+    for (std::size_t j = 0; j < tail; ++j) one(vecs * simd::kWidth + j, row + vecs * simd::kWidth + j);
+  }
+  const std::size_t row = t.a + vrows * t.stride;
+  for (std::size_t j = 0; j < rem; ++j) one(j, row + j);
+  if (nt) simd::stream_fence();
 }
 
 // y = (v - mean_hi[g]) * scale[c] + shift[c], the NCHW apply's formula with per-lane constants.
@@ -249,45 +306,7 @@ void nhwc_apply(const void* xv, const void* rv, void* yv, void* sumv, std::size_
         lane_b[l] = shift;
       }
     }
-    std::size_t vrows = rows, rem = 0;
-    if (t.packed) vrows = rows * C / t.lanes, rem = rows * C % t.lanes;
-    const std::size_t vecs = t.lanes / simd::kWidth, tail = t.lanes % simd::kWidth;
-    auto one = [&](std::size_t l, std::size_t i) {
-      vf v{}, m{}, sc{}, sh{};
-      v[0] = s.at(i);
-      m[0] = lane_m[l];
-      sc[0] = lane_s[l];
-      sh[0] = lane_b[l];
-      if constexpr (WriteSum) storage<T>::store1(sum_out + i, v[0]);
-      storage<T>::store1(out + i, activate<A>((v - m) * sc + sh)[0]);
-    };
-    // Non-temporal stores only when every vector store of the tile is 64-byte aligned (float rows whose
-    // stride is a whole number of lines), so no line is written partly streamed and partly cached.
-    bool nt = false;
-    if constexpr (std::is_same_v<T, float>)
-      nt = stream && vecs > 0 && (t.stride * sizeof(T)) % 64 == 0 &&
-           reinterpret_cast<std::uintptr_t>(out + t.a) % 64 == 0;
-    for (std::size_t r = 0; r < vrows; ++r) {
-      const std::size_t row = t.a + r * t.stride;
-      for (std::size_t v = 0; v < vecs; ++v) {
-        const std::size_t l = v * simd::kWidth, i = row + l;
-        const vf x = s.vec(i);
-        if constexpr (WriteSum) storage<T>::store(sum_out + i, x);
-        const vf y =
-            activate<A>((x - simd::load(lane_m + l)) * simd::load(lane_s + l) + simd::load(lane_b + l));
-        if constexpr (std::is_same_v<T, float>) {
-          if (nt) {
-            simd::stream(out + i, y);
-            continue;
-          }
-        }
-        storage<T>::store(out + i, y);
-      }
-      for (std::size_t j = 0; j < tail; ++j) one(vecs * simd::kWidth + j, row + vecs * simd::kWidth + j);
-    }
-    const std::size_t row = t.a + vrows * t.stride;
-    for (std::size_t j = 0; j < rem; ++j) one(j, row + j);
-    if (nt) simd::stream_fence();
+    nhwc_apply_tile<T, Residual, WriteSum, A>(s, out, sum_out, t, rows, C, lane_m, lane_s, lane_b, stream);
   });
 }
 

@@ -116,6 +116,29 @@ TEST_CASE("nhwc keeps two-pass accuracy at a large offset (mean 1e4, std 1): xha
   }
 }
 
+TEST_CASE(
+    "nhwc blocks whose sampled rows miss the mean take the refined center: 1e-5, same bits on every isa") {
+  // C = 16, G = 1 and G = 16: one lane per channel, blocks of 1024 rows (kNhwcBlockElems / C), whose center
+  // is sampled from rows 0, 64, ..., 960 (lib/kernels/nhwc_impl.hpp). Those rows sit 60 std above the rest,
+  // so every block's sampled center is ~60 std off its mean and must be refined.
+  std::uint64_t seed = 260;
+  for (const shape& s : {shape{2, 16, 4096, 1}, shape{1, 16, 2048 + 500, 16}}) {
+    CAPTURE(s.name());
+    std::vector<float> x = normal(s.elements(), seed++, 1e3, 1.0);
+    for (std::size_t b = 0; b < s.batch; ++b)
+      for (std::size_t row = 0; row < s.spatial; row += 64)
+        for (std::size_t c = 0; c < s.channels; ++c) x[(b * s.spatial + row) * s.channels + c] = 1060.0f;
+    const std::vector<float> y = run_nhwc(nhwc_problem(s, 0.0f), x);
+    check_close(y, nhwc_reference(x, s, {}, {}, 0.0));
+    for (groupnorm::isa k : supported_isas()) {
+      CAPTURE(groupnorm::to_string(k));
+      groupnorm::problem p = nhwc_problem(s, 0.0f);
+      p.kernel_isa = k;
+      CHECK(same_bits(run_nhwc(p, x), y));
+    }
+  }
+}
+
 TEST_CASE("nhwc saved mean and rstd, residual and sum output match the reference") {
   std::uint64_t seed = 300;
   for (const shape& s :
