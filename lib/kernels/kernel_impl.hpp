@@ -44,6 +44,11 @@ inline void add_to_lane(vf& a0, vf& a1, std::size_t lane, float v) noexcept {
   else
     a1[lane - simd::kWidth] += v;
 }
+// The tail's version of a lane's q = fma(d, d, q): the same single rounding as the vector body.
+inline void fma_to_lane(vf& q0, vf& q1, std::size_t lane, float d) noexcept {
+  float& q = lane < simd::kWidth ? q0[lane] : q1[lane - simd::kWidth];
+  q = std::fma(d, d, q);
+}
 
 // Two-pass moments in double of n elements given by at(i): the slow, exact path for blocks the float lanes
 // cannot represent. Plain sequential double arithmetic, so every ISA gives the same bits.
@@ -83,15 +88,15 @@ void deviation_sums(const Src* s, std::size_t n, const float* center, double* e,
       const vf d1 = s[k].vec(i + simd::kWidth) - center_v[k];
       e0[k] += d0;
       e1[k] += d1;
-      q0[k] += d0 * d0;
-      q1[k] += d1 * d1;
+      q0[k] = simd::fma(d0, d0, q0[k]);
+      q1[k] = simd::fma(d1, d1, q1[k]);
     }
   }
   for (std::size_t j = 0; i + j < n; ++j) {
     for (int k = 0; k < N; ++k) {
       const float d = s[k].at(i + j) - center[k];
       add_to_lane(e0[k], e1[k], j, d);
-      add_to_lane(q0[k], q1[k], j, d * d);
+      fma_to_lane(q0[k], q1[k], j, d);
     }
   }
   for (int k = 0; k < N; ++k) {
@@ -199,10 +204,9 @@ void apply(const void* x, const void* residual, void* y, void* sum, std::size_t 
     const float shift = static_cast<float>((beta ? beta[c] : 0.0) - mean_lo * scale);
     const vf scale_v = simd::splat(scale), shift_v = simd::splat(shift);
     auto one = [&](std::size_t at) {
-      vf v{};
-      v[0] = s.at(at);
-      if constexpr (WriteSum) storage<T>::store1(sum_out + at, v[0]);
-      storage<T>::store1(out + at, activate<A>((v - mean_v) * scale_v + shift_v)[0]);
+      const float v = s.at(at);
+      if constexpr (WriteSum) storage<T>::store1(sum_out + at, v);
+      storage<T>::store1(out + at, activate<A>(simd::splat(std::fma(v - mean_hi, scale, shift)))[0]);
     };
     if constexpr (can_stream) {
       if (stream) {
@@ -210,14 +214,14 @@ void apply(const void* x, const void* residual, void* y, void* sum, std::size_t 
         for (; i + simd::kWidth <= seg_end; i += simd::kWidth) {
           const vf v = s.vec(i);
           if constexpr (WriteSum) storage<T>::store(sum_out + i, v);
-          simd::stream(out + i, activate<A>((v - mean_v) * scale_v + shift_v));
+          simd::stream(out + i, activate<A>(simd::fma(v - mean_v, scale_v, shift_v)));
         }
       }
     }
     for (; i + simd::kWidth <= seg_end; i += simd::kWidth) {
       const vf v = s.vec(i);
       if constexpr (WriteSum) storage<T>::store(sum_out + i, v);
-      storage<T>::store(out + i, activate<A>((v - mean_v) * scale_v + shift_v));
+      storage<T>::store(out + i, activate<A>(simd::fma(v - mean_v, scale_v, shift_v)));
     }
     for (; i < seg_end; ++i) one(i);
   }

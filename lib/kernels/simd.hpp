@@ -5,6 +5,7 @@
 // AVX-512 body into the scalar path (an ODR trap of per-file target flags).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -44,6 +45,32 @@ inline vf load(const float* p) noexcept {
 }
 inline void store(float* p, vf v) noexcept {
   std::memcpy(p, &v, sizeof v);
+}
+
+// a * b + c rounded once (fused multiply-add), lane by lane. One instruction on the FMA-capable families
+// (AVX2 kernels require FMA, AVX-512 has it); the baseline family calls the C library's correctly rounded
+// fmaf, so every family computes the same bits while the vector ones do one FP operation where a multiply
+// and an add would be two. The kernels compile with -ffp-contract=off: this is the only place a product and a
+// sum fuse.
+inline vf fma(vf a, vf b, vf c) noexcept {
+#if defined(__AVX512F__)
+  return bitcast<vf>(_mm512_fmadd_ps(bitcast<__m512>(a), bitcast<__m512>(b), bitcast<__m512>(c)));
+#elif defined(__FMA__)
+  const __m256 lo = _mm256_fmadd_ps(bitcast<__m256>(__builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7)),
+                                    bitcast<__m256>(__builtin_shufflevector(b, b, 0, 1, 2, 3, 4, 5, 6, 7)),
+                                    bitcast<__m256>(__builtin_shufflevector(c, c, 0, 1, 2, 3, 4, 5, 6, 7)));
+  const __m256 hi =
+      _mm256_fmadd_ps(bitcast<__m256>(__builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15)),
+                      bitcast<__m256>(__builtin_shufflevector(b, b, 8, 9, 10, 11, 12, 13, 14, 15)),
+                      bitcast<__m256>(__builtin_shufflevector(c, c, 8, 9, 10, 11, 12, 13, 14, 15)));
+  using half = float __attribute__((vector_size(32)));
+  const half l = bitcast<half>(lo), h = bitcast<half>(hi);
+  return __builtin_shufflevector(l, h, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+  vf r;
+  for (int j = 0; j < kWidth; ++j) r[j] = std::fma(a[j], b[j], c[j]);
+  return r;
+#endif
 }
 
 // Lane masks and blends in integer arithmetic only: GCC 12 scalarizes vector comparisons and ?: on 16-lane
