@@ -159,11 +159,38 @@ inline void nhwc_segments(const nhwc_tile& t, std::size_t cpg, F&& f) {
 // chains instead of one: these sums run once per block and segment, and a serial chain over 40 channels
 // cost as much as the block's whole deviation pass on cache-resident UNet shapes.
 inline double nhwc_lane_sum(const float* acc, const nhwc_tile& t, std::size_t lo, std::size_t hi) noexcept {
-  double a[4] = {0, 0, 0, 0};
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;  // named, not an array: GCC kept an array on the stack
+  auto add = [&](std::size_t j, float v) {
+    switch (j % 4) {
+      case 0:
+        a0 += v;
+        break;
+      case 1:
+        a1 += v;
+        break;
+      case 2:
+        a2 += v;
+        break;
+      default:
+        a3 += v;
+        break;
+    }
+  };
+  const std::size_t n = hi - lo;
   std::size_t j = 0;
-  for (std::size_t p = 0; p < t.reps; ++p)
-    for (std::size_t c = lo; c < hi; ++c, ++j) a[j % 4] += static_cast<double>(acc[p * t.width + (c - t.a)]);
-  return (a[0] + a[1]) + (a[2] + a[3]);
+  for (std::size_t p = 0; p < t.reps; ++p) {
+    const float* v = acc + p * t.width + (lo - t.a);
+    std::size_t i = 0;
+    for (; i < n && j % 4 != 0; ++i, ++j) add(j, v[i]);
+    for (; i + 4 <= n; i += 4, j += 4) {
+      a0 += v[i];
+      a1 += v[i + 1];
+      a2 += v[i + 2];
+      a3 += v[i + 3];
+    }
+    for (; i < n; ++i, ++j) add(j, v[i]);
+  }
+  return (a0 + a1) + (a2 + a3);
 }
 
 inline void nhwc_fill(float* lanes, const nhwc_tile& t, std::size_t lo, std::size_t hi, float v) noexcept {
