@@ -31,8 +31,9 @@ inline To bitcast(From v) noexcept {
   return out;
 }
 
+// All lanes = v. (Not vf{} + v: adding +0 is not an identity for -0, so the compiler must keep that add.)
 inline vf splat(float v) noexcept {
-  return vf{} + v;
+  return vf{v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v};
 }
 inline vu splatu(std::uint32_t v) noexcept {
   return vu{} + v;
