@@ -11,9 +11,10 @@
 
 namespace groupnorm::detail {
 
-// Moments are computed per block of kBlockElems elements (two passes while the block sits in L1), blocks are
-// merged in index order into chunks of chunk_elems (plan-chosen, a multiple of kBlockElems), chunks are
-// merged in index order into the slice. Nothing here depends on the thread count.
+// Moments are computed per block of kBlockElems elements (one deviation pass around a sampled center, a
+// second one only when the sample missed the mean), blocks are merged in index order into chunks of
+// chunk_elems (plan-chosen, a multiple of kBlockElems), chunks are merged in index order into the slice.
+// Nothing here depends on the thread count.
 inline constexpr std::size_t kBlockElems = 4096;
 
 struct moments {
