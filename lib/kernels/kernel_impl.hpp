@@ -46,8 +46,10 @@ inline void add_to_lane(vf& a0, vf& a1, std::size_t lane, float v) noexcept {
 }
 // The tail's version of a lane's q = fma(d, d, q): the same single rounding as the vector body.
 inline void fma_to_lane(vf& q0, vf& q1, std::size_t lane, float d) noexcept {
-  float& q = lane < simd::kWidth ? q0[lane] : q1[lane - simd::kWidth];
-  q = std::fma(d, d, q);
+  if (lane < simd::kWidth)
+    q0[lane] = std::fma(d, d, q0[lane]);
+  else
+    q1[lane - simd::kWidth] = std::fma(d, d, q1[lane - simd::kWidth]);
 }
 
 // Two-pass moments in double of n elements given by at(i): the slow, exact path for blocks the float lanes
