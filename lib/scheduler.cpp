@@ -123,9 +123,9 @@ void run_parallel(const plan_state& s, const run_buffers& b, const slice_kernels
     return;
   }
   // Whole slices per task; group small slices so a task has at least ~kMinChunkElems of work. The static
-  // partition hands each thread the same pairs on every run, so a pipeline that runs the same shape again (or a
-  // producer that partitioned the same way) finds its share in that core's L2: measured 2-3% better than the
-  // simple partitioner on the cache-resident 2-thread shapes, and the pairs' work is uniform anyway.
+  // partition hands each thread the same pairs on every run, so a pipeline that runs the same shape again (or
+  // a producer that partitioned the same way) finds its share in that core's L2: measured 2-3% better than
+  // the simple partitioner on the cache-resident 2-thread shapes, and the pairs' work is uniform anyway.
   const std::size_t grain =
       std::max<std::size_t>(1, kMinChunkElems / std::max<std::size_t>(1, s.slice_elems));
   tbb::parallel_for(
