@@ -55,12 +55,13 @@ void apply_of(const plan_state& s, const run_buffers& b, const nhwc_kernels& k, 
           g0, g1, s.nhwc_geo, b.gamma, b.beta, st, s.stream_output);
 }
 
-// One (sample, unit) on the current thread.
-void run_unit(const plan_state& s, const run_buffers& b, const nhwc_kernels& k, std::size_t n,
-              std::size_t u) {
-  const std::size_t g0 = u * s.nhwc_unit_groups, g1 = std::min(s.desc.num_groups, g0 + s.nhwc_unit_groups);
-  moments total[kNhwcUnitGroups], part[kNhwcUnitGroups];
-  slice_stats st[kNhwcUnitGroups];
+// One (sample, unit) of groups [g0, g1), g1 - g0 <= N, on the current thread. N bounds the stack arrays,
+// whose construction zeroes them: a size for small units keeps that from costing a tenth of a tiny run.
+template <std::size_t N>
+void run_unit_groups(const plan_state& s, const run_buffers& b, const nhwc_kernels& k, std::size_t n,
+                     std::size_t g0, std::size_t g1) {
+  moments total[N], part[N];
+  slice_stats st[N];
   for (std::size_t c = 0; c < s.nhwc_chunks; ++c) {
     moments* dst = c == 0 ? total : part;
     moments_of(s, b, k, chunk_rows(s, n, c), g0, g1, dst);
@@ -70,6 +71,16 @@ void run_unit(const plan_state& s, const run_buffers& b, const nhwc_kernels& k, 
   for (std::size_t g = g0; g < g1; ++g)
     st[g - g0] = finish_slice(s, b, n * s.desc.num_groups + g, total[g - g0]);
   apply_of(s, b, k, {n * s.desc.spatial * s.desc.channels, s.desc.spatial}, g0, g1, st);
+}
+
+// One (sample, unit) on the current thread.
+void run_unit(const plan_state& s, const run_buffers& b, const nhwc_kernels& k, std::size_t n,
+              std::size_t u) {
+  const std::size_t g0 = u * s.nhwc_unit_groups, g1 = std::min(s.desc.num_groups, g0 + s.nhwc_unit_groups);
+  if (g1 - g0 <= 32)
+    run_unit_groups<32>(s, b, k, n, g0, g1);
+  else
+    run_unit_groups<kNhwcUnitGroups>(s, b, k, n, g0, g1);
 }
 
 // Every (sample, chunk) in parallel, then the fixed-order merge, then the parallel apply.

@@ -130,8 +130,21 @@ inline void nhwc_pass(const Src& s, const nhwc_tile& t, std::size_t base, std::s
   std::size_t v = 0;
   for (; v + 4 <= vecs; v += 4)
     nhwc_dev_strip<4>(s, base + v * W, rows, t.stride, center + v * W, e + v * W, q + v * W);
-  for (; v < vecs; ++v)
-    nhwc_dev_strip<1>(s, base + v * W, rows, t.stride, center + v * W, e + v * W, q + v * W);
+  // The last 1-3 vectors as one strip: strips of one vector each would run their latency chains (one add per
+  // row) one after the other, which made narrow rows (C = 16, 32) latency-bound.
+  switch (vecs - v) {
+    case 3:
+      nhwc_dev_strip<3>(s, base + v * W, rows, t.stride, center + v * W, e + v * W, q + v * W);
+      break;
+    case 2:
+      nhwc_dev_strip<2>(s, base + v * W, rows, t.stride, center + v * W, e + v * W, q + v * W);
+      break;
+    case 1:
+      nhwc_dev_strip<1>(s, base + v * W, rows, t.stride, center + v * W, e + v * W, q + v * W);
+      break;
+    default:
+      break;
+  }
   auto one = [&](std::size_t l, float x) {
     const float d = x - center[l];
     e[l] += d;
