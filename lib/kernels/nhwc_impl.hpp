@@ -92,11 +92,11 @@ inline void nhwc_sample(const Src& s, const nhwc_tile& t, std::size_t at, std::s
   }
 }
 
-// The deviation pass over the (virtual) rows of a block: d = v - center[l]; e[l] += d; q[l] += d * d. `rows`
-// full rows of t.lanes lanes start at `at`; (in nhwc_pass) `rem` (< t.lanes, packed only) trailing elements
-// go to lanes [0, rem). Strips of up to 4 vectors keep their accumulators in registers across rows; every
-// lane still adds its rows in row order, so the bits are those of the plain row loop whatever the strip width
-// (and the strips are the same on every ISA anyway).
+// The deviation pass over the (virtual) rows of a block: d = v - center[l]; e[l] += d; q[l] = fma(d, d,
+// q[l]). `rows` full rows of t.lanes lanes start at `at`; (in nhwc_pass) `rem` (< t.lanes, packed only)
+// trailing elements go to lanes [0, rem). Strips of up to 4 vectors keep their accumulators in registers
+// across rows; every lane still adds its rows in row order, so the bits are those of the plain row loop
+// whatever the strip width (and the strips are the same on every ISA anyway).
 template <std::size_t V, class Src>
 inline void nhwc_dev_strip(const Src& s, std::size_t at, std::size_t rows, std::size_t stride,
                            const float* center, float* e, float* q) noexcept {

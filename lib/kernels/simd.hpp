@@ -51,8 +51,8 @@ inline void store(float* p, vf v) noexcept {
 // a * b + c rounded once (fused multiply-add), lane by lane. One instruction on the FMA-capable families
 // (AVX2 kernels require FMA, AVX-512 has it); the baseline family calls the C library's correctly rounded
 // fmaf, so every family computes the same bits while the vector ones do one FP operation where a multiply
-// and an add would be two. The kernels compile with -ffp-contract=off: this is the only place a product and a
-// sum fuse.
+// and an add would be two. The kernels compile with -ffp-contract=off: a product and a sum fuse only here and
+// in the scalar tails' std::fma, which rounds exactly like one lane of this.
 inline vf fma(vf a, vf b, vf c) noexcept {
 #if defined(__AVX512F__)
   return bitcast<vf>(_mm512_fmadd_ps(bitcast<__m512>(a), bitcast<__m512>(b), bitcast<__m512>(c)));

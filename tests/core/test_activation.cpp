@@ -223,10 +223,10 @@ TEST_CASE("fused silu and gelu special values: NaN, infinities, huge and tiny ma
     }
   }
 
-  // Zeros: the fused output of an element whose unfused value is zero is that same zero. The GroupNorm output
-  // is never -0 (its shift vector is built as 0 + shift, which is +0 for shift = -0, and p + (+0) is +0 for p
-  // = -0), so -0 cannot reach the epilogue through the API; silu(-0) = gelu(-0) = -0 is covered by the
-  // exhaustive sweep. gamma = -0 makes every z an exact zero.
+  // Zeros: the fused output of an element whose unfused value is zero is that same zero, sign included.
+  // gamma = -0 makes every z an exact zero; it is -0 where fma(x - mean, -0, shift) adds a -0 product to a -0
+  // shift, and +0 elsewhere, so both signs reach the epilogue, which must keep them (silu(-0) = gelu(-0) =
+  // -0, also covered by the exhaustive sweep).
   const std::vector<float> xz = normal(3 * 21, 13);
   const shape sz{1, 3, 21, 3};
   const std::vector<float> gz(3, -0.0f), bz(3, -0.0f);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <vector>
 
 #include <oneapi/tbb/task_arena.h>
@@ -76,10 +77,11 @@ std::vector<float> run_nhwc(const groupnorm::problem& p, const std::vector<float
 // of whole groups (C = 2500 > 2048), parts of one group (C = 4500, G = 1), spatial 1, rows not a multiple of
 // the block / chunk rows, batch > 1, G = 1 and G = C.
 const std::vector<shape> kShapes = {
-    {1, 1, 100, 1},    {2, 6, 37, 3},     {1, 7, 1000, 7},   {2, 24, 999, 6},
-    {1, 320, 300, 32}, {3, 64, 1, 64},    {1, 64, 1, 1},     {3, 16, 5001, 1},
-    {2, 40, 777, 40},  {1, 48, 300, 4},   {1, 300, 77, 3},   {1, 2500, 21, 5},
-    {1, 4500, 9, 1},   {2, 32, 70001, 8}, {1, 1, 131073, 1}, {2, 6, 20000, 2},
+    {1, 1, 100, 1},   {2, 6, 37, 3},    {1, 7, 1000, 7},  {2, 24, 999, 6},   {1, 320, 300, 32},
+    {3, 64, 1, 64},   {1, 64, 1, 1},    {3, 16, 5001, 1}, {2, 40, 777, 40},  {1, 48, 300, 4},
+    {1, 300, 77, 3},  {1, 2500, 21, 5}, {1, 4500, 9, 1},  {2, 32, 70001, 8}, {1, 1, 131073, 1},
+    {2, 6, 20000, 2}, {2, 6, 5, 3},  // packed, a block shorter than one virtual row: center from the first
+                                     // element
 };
 
 void check_close(const std::vector<float>& y, const std::vector<double>& ref, double tol = kTol) {
@@ -116,18 +118,54 @@ TEST_CASE("nhwc keeps two-pass accuracy at a large offset (mean 1e4, std 1): xha
   }
 }
 
+namespace {
+
+// Sets every channel of the rows the NHWC moments sample for their block centers to `value`. Mirrors the plan
+// (lib/validate.cpp plan_nhwc, lib/plan_state.hpp) and lib/kernels/nhwc_impl.hpp: rows of C channels are
+// packed into virtual rows of lcm(C, 16) lanes when C % 16 != 0 and lcm(C, 16) <= 256; blocks hold max(64,
+// 16384 / width) rows (a multiple of the rows per virtual row), width = the widest sub-tile (C up to 2048); a
+// block's center is sampled from virtual rows 0, step, ..., 15 * step with step = max(1, virtual rows / 16).
+void mark_sampled_rows(std::vector<float>& x, const shape& s, float value) {
+  const std::size_t C = s.channels, cpg = s.channels / s.groups;
+  std::size_t width = C;
+  if (C > 2048) width = cpg <= 2048 ? 2048 / cpg * cpg : 2048;
+  std::size_t reps = 1;
+  if (C % 16 != 0 && C <= 256 && std::lcm(C, std::size_t{16}) <= 256) reps = std::lcm(C, std::size_t{16}) / C;
+  const std::size_t rows = std::max<std::size_t>(64, (16384 + width - 1) / width);
+  const std::size_t block = (rows + reps - 1) / reps * reps;
+  for (std::size_t b = 0; b < s.batch; ++b)
+    for (std::size_t row0 = 0; row0 < s.spatial; row0 += block) {
+      const std::size_t nr = std::min(block, s.spatial - row0), vrows = nr / reps;
+      const std::size_t step = std::max<std::size_t>(1, vrows / 16);
+      for (std::size_t j = 0; j < std::min<std::size_t>(16, vrows); ++j)
+        for (std::size_t r = 0; r < reps; ++r)
+          for (std::size_t c = 0; c < C; ++c) x[(b * s.spatial + row0 + j * step * reps + r) * C + c] = value;
+    }
+}
+
+}  // namespace
+
 TEST_CASE(
-    "nhwc blocks whose sampled rows miss the mean take the refined center: 1e-5, same bits on every isa") {
-  // C = 16, G = 1 and G = 16: one lane per channel, blocks of 1024 rows (kNhwcBlockElems / C), whose center
-  // is sampled from rows 0, 64, ..., 960 (lib/kernels/nhwc_impl.hpp). Those rows sit 60 std above the rest,
-  // so every block's sampled center is ~60 std off its mean and must be refined.
+    "nhwc blocks whose sampled rows miss the mean take the refined center: 1e-5, same bits everywhere") {
+  // The rows each block samples for its center sit 60 std above the rest, so every block's sampled center is
+  // far off its mean and must be refined (d^2 > var / 3). Shapes: one lane per channel, in the units schedule
+  // and (first shape, B = 1, G = 1, many rows) the row-split one; packed virtual rows with a remainder (C =
+  // 6); scalar tail lanes (C = 300); tiles that are parts of one group (C = 4500, G = 1); and groups where
+  // only some segments are refined (the last shape marks the sampled rows of even groups only).
   std::uint64_t seed = 260;
-  for (const shape& s : {shape{2, 16, 4096, 1}, shape{1, 16, 2048 + 500, 16}}) {
+  const std::vector<shape> shapes = {{1, 16, 65536, 1}, {2, 16, 4096, 16}, {1, 6, 2741, 3},
+                                     {1, 300, 200, 3},  {1, 4500, 100, 1}, {2, 64, 4096, 4}};
+  for (const shape& s : shapes) {
     CAPTURE(s.name());
     std::vector<float> x = normal(s.elements(), seed++, 1e3, 1.0);
-    for (std::size_t b = 0; b < s.batch; ++b)
-      for (std::size_t row = 0; row < s.spatial; row += 64)
-        for (std::size_t c = 0; c < s.channels; ++c) x[(b * s.spatial + row) * s.channels + c] = 1060.0f;
+    std::vector<float> marked = x;
+    mark_sampled_rows(marked, s, 1060.0f);
+    if (s.name() == shape{2, 64, 4096, 4}.name()) {  // only even groups' channels
+      for (std::size_t i = 0; i < x.size(); ++i)
+        if ((i % s.channels) / (s.channels / s.groups) % 2 == 0) x[i] = marked[i];
+    } else {
+      x = marked;
+    }
     const std::vector<float> y = run_nhwc(nhwc_problem(s, 0.0f), x);
     check_close(y, nhwc_reference(x, s, {}, {}, 0.0));
     for (groupnorm::isa k : supported_isas()) {
@@ -135,6 +173,11 @@ TEST_CASE(
       groupnorm::problem p = nhwc_problem(s, 0.0f);
       p.kernel_isa = k;
       CHECK(same_bits(run_nhwc(p, x), y));
+    }
+    for (int threads : {1, 2, 3, 4}) {
+      CAPTURE(threads);
+      tbb::task_arena arena(threads);
+      CHECK(same_bits(run_nhwc(nhwc_problem(s, 0.0f), x, {}, {}, &arena), y));
     }
   }
 }
