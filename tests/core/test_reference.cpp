@@ -8,6 +8,8 @@
 #include <limits>
 #include <vector>
 
+#include <oneapi/tbb/task_arena.h>
+
 #include "test_util.hpp"
 
 using namespace gn_test;
@@ -213,13 +215,21 @@ TEST_CASE("data built to defeat the sampled block center still matches the refer
     const compare_result r = compare(y, ref, kTol, kTol);
     INFO(r.describe());
     CHECK(r.failures == 0);
-    // The refinement is part of the fixed operation sequence: every kernel family takes it, with the same
-    // bits.
+    // The refinement is part of the fixed operation sequence: every kernel family and every thread count
+    // takes it, with the same bits.
     for (groupnorm::isa k : supported_isas()) {
       CAPTURE(groupnorm::to_string(k));
       groupnorm::problem p = make_problem(s, 0.0f);
       p.kernel_isa = k;
       CHECK(same_bits(run(p, x), y));
+    }
+    for (int threads : {1, 2, 3, 4}) {
+      CAPTURE(threads);
+      tbb::task_arena arena(threads);
+      const groupnorm::plan pl(make_problem(s, 0.0f));
+      std::vector<float> yt(x.size());
+      pl.run(x, yt, {}, {}, &arena);
+      CHECK(same_bits(yt, y));
     }
   }
 }
