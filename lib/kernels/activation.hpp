@@ -175,16 +175,14 @@ inline vf lookup8(const float (&t)[8], vi i) noexcept {
   return simd::bitcast<vf>(_mm512_mask_permutexvar_ps(tab, 0xffff, simd::bitcast<__m512i>(i), tab));
 #elif defined(__AVX2__)
   const __m256 tab = _mm256_loadu_ps(t);
-  const __m256i lo = simd::bitcast<__m256i>(__builtin_shufflevector(i, i, 0, 1, 2, 3, 4, 5, 6, 7));
-  const __m256i hi = simd::bitcast<__m256i>(__builtin_shufflevector(i, i, 8, 9, 10, 11, 12, 13, 14, 15));
-  using v8 = float __attribute__((vector_size(32)));
-  const v8 a = simd::bitcast<v8>(_mm256_permutevar8x32_ps(tab, lo));
-  const v8 b = simd::bitcast<v8>(_mm256_permutevar8x32_ps(tab, hi));
-  return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-#else
   vf out;
-  for (int j = 0; j < simd::kWidth; ++j) out[j] = t[i[j] & 7];
+  for (int k = 0; k < vf::kPieces; ++k)
+    out.p[k] = simd::bitcast<vf::piece>(_mm256_permutevar8x32_ps(tab, simd::bitcast<__m256i>(i.p[k])));
   return out;
+#else
+  float out[simd::kWidth];
+  for (int j = 0; j < simd::kWidth; ++j) out[j] = t[i[j] & 7];
+  return simd::load(out);
 #endif
 }
 

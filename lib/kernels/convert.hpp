@@ -17,7 +17,7 @@ namespace conv {
 using namespace simd;
 
 inline vf f16_to_f32(vu16 h16) noexcept {
-  const vu h = __builtin_convertvector(h16, vu);
+  const vu h = widen(h16);
   const vu sign = (h & 0x8000u) << 16;
   const vu em = h & 0x7fffu;
   // Normal and subnormal halves: shift into a float's exponent/mantissa and rescale by 2^112 (exact).
@@ -41,18 +41,18 @@ inline vu16 f32_to_f16(vf f) noexcept {
   const vu norm = (u + ((15u - 127u) << 23) + 0xfffu + odd) >> 13;
   const vu small = blend(mask_less(u, 113u << 23), sub, norm);
   const vu out = blend(mask_less(u, 143u << 23), small, big) | (sign >> 16);
-  return __builtin_convertvector(out, vu16);
+  return narrow(out);
 }
 
 inline vf bf16_to_f32(vu16 h16) noexcept {
-  return bitcast<vf>(__builtin_convertvector(h16, vu) << 16);
+  return bitcast<vf>(widen(h16) << 16);
 }
 
 inline vu16 f32_to_bf16(vf f) noexcept {
   const vu u = bitcast<vu>(f);
   const vu rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
   const vu quiet = (u >> 16) | 0x40u;
-  return __builtin_convertvector(blend(mask_greater(u & 0x7fffffffu, 0x7f800000u), quiet, rounded), vu16);
+  return narrow(blend(mask_greater(u & 0x7fffffffu, 0x7f800000u), quiet, rounded));
 }
 }  // namespace conv
 
@@ -79,12 +79,12 @@ struct storage16 {
   // Scalar forms go through lane 0 of the vector forms so the bits are the same by construction.
   static float load1(const Half* p) noexcept {
     simd::vu16 v{};
-    v[0] = p->bits;
+    simd::set_lane(v, 0, p->bits);
     return ToF32(v)[0];
   }
   static void store1(Half* p, float f) noexcept {
     simd::vf v{};
-    v[0] = f;
+    simd::set_lane(v, 0, f);
     p->bits = FromF32(v)[0];
   }
 };

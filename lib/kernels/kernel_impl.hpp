@@ -38,20 +38,6 @@ struct source {
 // ISA.
 constexpr std::size_t kLanes = 2 * simd::kWidth;
 
-inline void add_to_lane(vf& a0, vf& a1, std::size_t lane, float v) noexcept {
-  if (lane < simd::kWidth)
-    a0[lane] += v;
-  else
-    a1[lane - simd::kWidth] += v;
-}
-// The tail's version of a lane's q = fma(d, d, q): the same single rounding as the vector body.
-inline void fma_to_lane(vf& q0, vf& q1, std::size_t lane, float d) noexcept {
-  if (lane < simd::kWidth)
-    q0[lane] = std::fma(d, d, q0[lane]);
-  else
-    q1[lane - simd::kWidth] = std::fma(d, d, q1[lane - simd::kWidth]);
-}
-
 // Two-pass moments in double of n elements given by at(i): the slow, exact path for blocks the float lanes
 // cannot represent. Plain sequential double arithmetic, so every ISA gives the same bits.
 template <class At>
@@ -69,9 +55,20 @@ moments block_moments_double(std::size_t n, At&& at) noexcept {
 // which is all the corrected formula below needs; when it does not, the caller refines it.
 template <class Src>
 inline float sample_center(const Src& s, std::size_t n) noexcept {
-  vf v;
+  float v[simd::kWidth];
   for (int j = 0; j < simd::kWidth; ++j) v[j] = s.at(static_cast<std::size_t>(j) * n / simd::kWidth);
-  return simd::reduce(v) * (1.0f / simd::kWidth);
+  return simd::reduce(simd::load(v)) * (1.0f / simd::kWidth);
+}
+
+// The elements [i, n) of a block's last, partial 32-lane row as two vectors, the lanes past n holding `fill`
+// (the center, so their deviation is an exact +0: adding it leaves a lane sum unchanged, as lane sums start
+// at +0 and so are never -0). Whole-vector updates keep the accumulators in registers on every ISA.
+template <class Src>
+inline void tail_rows(const Src& s, std::size_t i, std::size_t n, float fill, vf& t0, vf& t1) noexcept {
+  float v[kLanes];
+  for (std::size_t j = 0; j < kLanes; ++j) v[j] = i + j < n ? s.at(i + j) : fill;
+  t0 = simd::load(v);
+  t1 = simd::load(v + simd::kWidth);
 }
 
 // Sums of d = x - center and d * d over the N blocks in lockstep (32 float lanes each, element i of a block
@@ -94,11 +91,15 @@ void deviation_sums(const Src* s, std::size_t n, const float* center, double* e,
       q1[k] = simd::fma(d1, d1, q1[k]);
     }
   }
-  for (std::size_t j = 0; i + j < n; ++j) {
+  if (i < n) {
     for (int k = 0; k < N; ++k) {
-      const float d = s[k].at(i + j) - center[k];
-      add_to_lane(e0[k], e1[k], j, d);
-      fma_to_lane(q0[k], q1[k], j, d);
+      vf t0, t1;
+      tail_rows(s[k], i, n, center[k], t0, t1);
+      const vf d0 = t0 - center_v[k], d1 = t1 - center_v[k];
+      e0[k] += d0;
+      e1[k] += d1;
+      q0[k] = simd::fma(d0, d0, q0[k]);
+      q1[k] = simd::fma(d1, d1, q1[k]);
     }
   }
   for (int k = 0; k < N; ++k) {

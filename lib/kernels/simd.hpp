@@ -1,6 +1,13 @@
-// Fixed-width vector types (GCC/Clang vector extensions). A `vf` always has 16 float lanes; the compiler maps
-// it to one zmm (AVX-512), two ymm (AVX2) or four xmm / scalar code, but the element-wise results are the
-// same on all. Included only from kernel translation units. Everything is in an anonymous namespace: each ISA
+// Fixed-width vector types. A `vf` always has 16 float lanes (vi / vu: 16 int32 / uint32 lanes, vu16: 16
+// uint16 lanes), whatever the ISA, and every operation on them is element-wise, so the results are the same
+// bits on every ISA family.
+//  - AVX-512: GCC/Clang vector extensions of 64 bytes, one zmm register each.
+//  - Narrower targets (AVX2, the SSE2 baseline, non-x86): a struct of native-width pieces (two ymm, or four
+//    16-byte vectors) with the same operators. GCC keeps 64-byte extension vectors in memory on targets
+//    without 64-byte registers, so every operation was a stack round trip (the AVX2 kernels measured 9x
+//    slower than AVX-512 on an L2-resident shape); a struct of register-sized pieces is split into registers.
+// Lanes are read with v[j] and written with set_lane(v, j, x) (a vector element is not an lvalue of the
+// struct). Included only from kernel translation units. Everything is in an anonymous namespace: each ISA
 // translation unit gets its own copy compiled with its own target flags, so the linker can never merge an
 // AVX-512 body into the scalar path (an ODR trap of per-file target flags).
 #pragma once
@@ -8,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -18,34 +26,212 @@ namespace {
 namespace simd {
 
 inline constexpr int kWidth = 16;
-using vf = float __attribute__((vector_size(64)));
-using vi = std::int32_t __attribute__((vector_size(64)));
-using vu = std::uint32_t __attribute__((vector_size(64)));
-using vu16 = std::uint16_t __attribute__((vector_size(32)));
+
+template <class E, class P>
+struct wide;
+template <class T>
+inline constexpr bool is_wide = false;
+template <class E, class P>
+inline constexpr bool is_wide<wide<E, P>> = true;
 
 template <class To, class From>
 inline To bitcast(From v) noexcept {
   static_assert(sizeof(To) == sizeof(From));
   To out;
-  std::memcpy(&out, &v, sizeof out);
+  if constexpr (is_wide<To> && is_wide<From>) {
+    // Piece by piece (a vector cast reinterprets the bits): a memcpy of the whole struct would go through
+    // the stack.
+#pragma GCC unroll 4
+    for (int k = 0; k < To::kPieces; ++k) out.p[k] = (typename To::piece)v.p[k];
+  } else {
+    std::memcpy(&out, &v, sizeof out);
+  }
   return out;
 }
 
-// All lanes = v. (Not vf{} + v: adding +0 is not an identity for -0, so the compiler must keep that add.)
+#if defined(__AVX512F__)
+
+using vf = float __attribute__((vector_size(64)));
+using vi = std::int32_t __attribute__((vector_size(64)));
+using vu = std::uint32_t __attribute__((vector_size(64)));
+using vu16 = std::uint16_t __attribute__((vector_size(32)));
+
+template <class V, class E>
+inline void set_lane(V& v, int j, E x) noexcept {
+  v[j] = x;
+}
 inline vf splat(float v) noexcept {
   return vf{v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v};
 }
+inline vu widen(vu16 h) noexcept {
+  return __builtin_convertvector(h, vu);
+}
+inline vu16 narrow(vu u) noexcept {
+  return __builtin_convertvector(u, vu16);
+}
+
+#else
+
+#if defined(__AVX__)
+inline constexpr int kPieceBytes = 32;
+#else
+inline constexpr int kPieceBytes = 16;
+#endif
+
+// 16 lanes of E as an array of native vectors P (P holds kPieceBytes).
+template <class E, class P>
+struct wide {
+  using piece = P;
+  static constexpr int kPieceLanes = static_cast<int>(sizeof(P) / sizeof(E));
+  static constexpr int kPieces = kWidth / kPieceLanes;
+  P p[kPieces];
+  E operator[](int j) const noexcept { return p[j / kPieceLanes][j % kPieceLanes]; }
+};
+
+using vf = wide<float, float __attribute__((vector_size(kPieceBytes)))>;
+using vi = wide<std::int32_t, std::int32_t __attribute__((vector_size(kPieceBytes)))>;
+using vu = wide<std::uint32_t, std::uint32_t __attribute__((vector_size(kPieceBytes)))>;
+using vu16 = wide<std::uint16_t, std::uint16_t __attribute__((vector_size(kPieceBytes)))>;
+
+template <class E, class P, class X>
+inline void set_lane(wide<E, P>& v, int j, X x) noexcept {
+  v.p[j / wide<E, P>::kPieceLanes][j % wide<E, P>::kPieceLanes] = static_cast<E>(x);
+}
+
+// Element-wise operators, vector-vector and with a scalar on either side (the scalar converted to E, as
+// GCC's vector extensions do), plus the compound assignments.
+#define GN_WIDE_BINARY(op)                                                                           \
+  template <class E, class P>                                                                        \
+  inline wide<E, P> operator op(const wide<E, P>& a, const wide<E, P>& b) noexcept {                 \
+    wide<E, P> r;                                                                                    \
+    _Pragma("GCC unroll 4") for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] = a.p[k] op b.p[k]; \
+    return r;                                                                                        \
+  }                                                                                                  \
+  template <class E, class P, class S, class = std::enable_if_t<std::is_arithmetic_v<S>>>            \
+  inline wide<E, P> operator op(const wide<E, P>& a, S b) noexcept {                                 \
+    wide<E, P> r;                                                                                    \
+    _Pragma("GCC unroll 4") for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] =                   \
+        a.p[k] op static_cast<E>(b);                                                                 \
+    return r;                                                                                        \
+  }                                                                                                  \
+  template <class E, class P, class S, class = std::enable_if_t<std::is_arithmetic_v<S>>>            \
+  inline wide<E, P> operator op(S a, const wide<E, P>& b) noexcept {                                 \
+    wide<E, P> r;                                                                                    \
+    _Pragma("GCC unroll 4") for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] =                   \
+        static_cast<E>(a) op b.p[k];                                                                 \
+    return r;                                                                                        \
+  }                                                                                                  \
+  template <class E, class P, class X>                                                               \
+  inline wide<E, P>& operator op##=(wide<E, P>& a, const X& b) noexcept {                            \
+    return a = a op b;                                                                               \
+  }
+GN_WIDE_BINARY(+)
+GN_WIDE_BINARY(-)
+GN_WIDE_BINARY(*)
+GN_WIDE_BINARY(/)
+GN_WIDE_BINARY(&)
+GN_WIDE_BINARY(|)
+GN_WIDE_BINARY(^)
+GN_WIDE_BINARY(<<)
+GN_WIDE_BINARY(>>)
+#undef GN_WIDE_BINARY
+
+template <class E, class P>
+inline wide<E, P> operator-(const wide<E, P>& a) noexcept {
+  wide<E, P> r;
+#pragma GCC unroll 4
+  for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] = -a.p[k];
+  return r;
+}
+template <class E, class P>
+inline wide<E, P> operator~(const wide<E, P>& a) noexcept {
+  wide<E, P> r;
+#pragma GCC unroll 4
+  for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] = ~a.p[k];
+  return r;
+}
+
+inline vf splat(float v) noexcept {
+  vf::piece q;
+  for (int j = 0; j < vf::kPieceLanes; ++j) q[j] = v;
+  vf r;
+#pragma GCC unroll 4
+  for (int k = 0; k < vf::kPieces; ++k) r.p[k] = q;
+  return r;
+}
+
+// uint16 -> uint32 lanes and back (truncating), with register shuffles and the native conversions.
+using u16x4 = std::uint16_t __attribute__((vector_size(8)));
+using u16x8 = std::uint16_t __attribute__((vector_size(16)));
+#if defined(__AVX__)
+inline vu widen(vu16 h) noexcept {
+  vu r;
+  r.p[0] =
+      __builtin_convertvector(__builtin_shufflevector(h.p[0], h.p[0], 0, 1, 2, 3, 4, 5, 6, 7), vu::piece);
+  r.p[1] = __builtin_convertvector(__builtin_shufflevector(h.p[0], h.p[0], 8, 9, 10, 11, 12, 13, 14, 15),
+                                   vu::piece);
+  return r;
+}
+inline vu16 narrow(vu u) noexcept {
+  const u16x8 lo = __builtin_convertvector(u.p[0], u16x8), hi = __builtin_convertvector(u.p[1], u16x8);
+  vu16 r;
+  r.p[0] = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  return r;
+}
+#else
+inline vu widen(vu16 h) noexcept {
+  vu r;
+  r.p[0] = __builtin_convertvector(__builtin_shufflevector(h.p[0], h.p[0], 0, 1, 2, 3), vu::piece);
+  r.p[1] = __builtin_convertvector(__builtin_shufflevector(h.p[0], h.p[0], 4, 5, 6, 7), vu::piece);
+  r.p[2] = __builtin_convertvector(__builtin_shufflevector(h.p[1], h.p[1], 0, 1, 2, 3), vu::piece);
+  r.p[3] = __builtin_convertvector(__builtin_shufflevector(h.p[1], h.p[1], 4, 5, 6, 7), vu::piece);
+  return r;
+}
+inline vu16 narrow(vu u) noexcept {
+  u16x4 q[4];
+  for (int k = 0; k < 4; ++k) q[k] = __builtin_convertvector(u.p[k], u16x4);
+  vu16 r;
+  r.p[0] = __builtin_shufflevector(q[0], q[1], 0, 1, 2, 3, 4, 5, 6, 7);
+  r.p[1] = __builtin_shufflevector(q[2], q[3], 0, 1, 2, 3, 4, 5, 6, 7);
+  return r;
+}
+#endif
+
+#endif
+
 inline vu splatu(std::uint32_t v) noexcept {
-  return vu{} + v;
+  return bitcast<vu>(splat(bitcast<float>(v)));
+}
+
+// Loads and stores piece by piece on the struct types, so each is one native unaligned move into or out of
+// a register (a 64-byte memcpy of the struct was expanded into 16-byte moves through the stack, and the
+// reload of a 32-byte piece from two 16-byte stores stalls on store forwarding).
+template <class V, class E>
+inline V load_as(const E* p) noexcept {
+  V v;
+  if constexpr (is_wide<V>) {
+#pragma GCC unroll 4
+    for (int k = 0; k < V::kPieces; ++k) std::memcpy(&v.p[k], p + k * V::kPieceLanes, sizeof v.p[k]);
+  } else {
+    std::memcpy(&v, p, sizeof v);
+  }
+  return v;
+}
+template <class V, class E>
+inline void store_as(E* p, const V& v) noexcept {
+  if constexpr (is_wide<V>) {
+#pragma GCC unroll 4
+    for (int k = 0; k < V::kPieces; ++k) std::memcpy(p + k * V::kPieceLanes, &v.p[k], sizeof v.p[k]);
+  } else {
+    std::memcpy(p, &v, sizeof v);
+  }
 }
 
 inline vf load(const float* p) noexcept {
-  vf v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
+  return load_as<vf>(p);
 }
 inline void store(float* p, vf v) noexcept {
-  std::memcpy(p, &v, sizeof v);
+  store_as(p, v);
 }
 
 // a * b + c rounded once (fused multiply-add), lane by lane. One instruction on the FMA-capable families
@@ -57,19 +243,15 @@ inline vf fma(vf a, vf b, vf c) noexcept {
 #if defined(__AVX512F__)
   return bitcast<vf>(_mm512_fmadd_ps(bitcast<__m512>(a), bitcast<__m512>(b), bitcast<__m512>(c)));
 #elif defined(__FMA__)
-  const __m256 lo = _mm256_fmadd_ps(bitcast<__m256>(__builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7)),
-                                    bitcast<__m256>(__builtin_shufflevector(b, b, 0, 1, 2, 3, 4, 5, 6, 7)),
-                                    bitcast<__m256>(__builtin_shufflevector(c, c, 0, 1, 2, 3, 4, 5, 6, 7)));
-  const __m256 hi =
-      _mm256_fmadd_ps(bitcast<__m256>(__builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15)),
-                      bitcast<__m256>(__builtin_shufflevector(b, b, 8, 9, 10, 11, 12, 13, 14, 15)),
-                      bitcast<__m256>(__builtin_shufflevector(c, c, 8, 9, 10, 11, 12, 13, 14, 15)));
-  using half = float __attribute__((vector_size(32)));
-  const half l = bitcast<half>(lo), h = bitcast<half>(hi);
-  return __builtin_shufflevector(l, h, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  vf r;
+#pragma GCC unroll 4
+  for (int k = 0; k < vf::kPieces; ++k)
+    r.p[k] = bitcast<vf::piece>(
+        _mm256_fmadd_ps(bitcast<__m256>(a.p[k]), bitcast<__m256>(b.p[k]), bitcast<__m256>(c.p[k])));
+  return r;
 #else
   vf r;
-  for (int j = 0; j < kWidth; ++j) r[j] = std::fma(a[j], b[j], c[j]);
+  for (int j = 0; j < kWidth; ++j) set_lane(r, j, std::fma(a[j], b[j], c[j]));
   return r;
 #endif
 }
@@ -95,13 +277,11 @@ inline void stream(float* p, vf v) noexcept {
 #if defined(__AVX512F__)
   _mm512_stream_ps(p, bitcast<__m512>(v));
 #elif defined(__AVX__)
-  _mm256_stream_ps(p, bitcast<__m256>(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)));
-  _mm256_stream_ps(p + 8, bitcast<__m256>(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)));
+  _mm256_stream_ps(p, bitcast<__m256>(v.p[0]));
+  _mm256_stream_ps(p + 8, bitcast<__m256>(v.p[1]));
 #elif defined(__SSE2__)
-  for (int q = 0; q < 4; ++q) {
-    const float* lanes = reinterpret_cast<const float*>(&v) + 4 * q;
-    _mm_stream_ps(p + 4 * q, _mm_loadu_ps(lanes));
-  }
+#pragma GCC unroll 4
+  for (int k = 0; k < vf::kPieces; ++k) _mm_stream_ps(p + 4 * k, bitcast<__m128>(v.p[k]));
 #else
   store(p, v);
 #endif
@@ -114,23 +294,28 @@ inline void stream_fence() noexcept {
 }
 
 inline vu16 load16(const std::uint16_t* p) noexcept {
-  vu16 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
+  return load_as<vu16>(p);
 }
 inline void store16(std::uint16_t* p, vu16 v) noexcept {
-  std::memcpy(p, &v, sizeof v);
+  store_as(p, v);
 }
 
-// Horizontal sum in a fixed tree (lane j += lane j + w for w = 8, 4, 2, 1), the same on every ISA. Written
-// with whole-vector shuffles so it costs four dependent adds, not fifteen; lanes above w are don't-care after
-// step w.
+// Horizontal sum in a fixed tree (lane j += lane j + w for w = 8, 4, 2, 1), the same on every ISA.
 inline float reduce(vf v) noexcept {
+#if defined(__AVX512F__)
+  // Whole-vector shuffles: four dependent adds, not fifteen; lanes above w are don't-care after step w.
   v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
   v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7);
   v += __builtin_shufflevector(v, v, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
   v += __builtin_shufflevector(v, v, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
   return v[0];
+#else
+  float t[kWidth];
+  std::memcpy(t, &v, sizeof t);
+  for (int w = kWidth / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) t[j] += t[j + w];
+  return t[0];
+#endif
 }
 
 }  // namespace simd
