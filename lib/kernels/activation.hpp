@@ -33,35 +33,35 @@ struct df {
 // Lane masks and selects in integer arithmetic only. GCC 12 scalarizes float comparisons and vector
 // conditionals (?:) on 16-lane vectors when the target's vectors are narrower (SSE2, AVX2), with a branch per
 // lane; wrapping integer subtraction, arithmetic shifts and bitwise blends stay vector operations everywhere.
-inline vi bits(vf v) noexcept {
+[[gnu::always_inline]] inline vi bits(vf v) noexcept {
   return simd::bitcast<vi>(v);
 }
 inline constexpr std::int32_t bits_of(float f) noexcept {
   return std::bit_cast<std::int32_t>(f);
 }
 // -1 where u > c, else 0, for u and c in [0, 2^31) (such as the bits of non-negative floats).
-inline vi greater(vi u, std::int32_t c) noexcept {
+[[gnu::always_inline]] inline vi greater(vi u, std::int32_t c) noexcept {
   return simd::bitcast<vi>(simd::splatu(static_cast<std::uint32_t>(c)) - simd::bitcast<vu>(u)) >> 31;
 }
 // -1 where u < c, else 0, same domain.
-inline vi less(vi u, std::int32_t c) noexcept {
+[[gnu::always_inline]] inline vi less(vi u, std::int32_t c) noexcept {
   return simd::bitcast<vi>(simd::bitcast<vu>(u) - simd::splatu(static_cast<std::uint32_t>(c))) >> 31;
 }
-inline vi select(vi m, vi a, vi b) noexcept {
+[[gnu::always_inline]] inline vi select(vi m, vi a, vi b) noexcept {
   return b ^ ((a ^ b) & m);
 }
-inline vf select(vi m, vf a, vf b) noexcept {
+[[gnu::always_inline]] inline vf select(vi m, vf a, vf b) noexcept {
   return simd::bitcast<vf>(select(m, bits(a), bits(b)));
 }
 
 // Dekker's split: a = hi + (a - hi) with both parts of at most 12 significant bits, so products of parts are
 // exact (no FMA; valid for |a| < 2^115).
-inline vf split_hi(vf a) noexcept {
+[[gnu::always_inline]] inline vf split_hi(vf a) noexcept {
   const vf t = a * splat(4097.0f);
   return t - (t - a);
 }
 // hi + lo == a * b exactly (no underflow).
-inline df two_prod(vf a, vf b) noexcept {
+[[gnu::always_inline]] inline df two_prod(vf a, vf b) noexcept {
   const vf p = a * b;
   const vf ah = split_hi(a), bh = split_hi(b);
   const vf al = a - ah, bl = b - bh;
@@ -69,24 +69,24 @@ inline df two_prod(vf a, vf b) noexcept {
 }
 
 // hi + lo == a + b exactly, any order of magnitude.
-inline df two_sum(vf a, vf b) noexcept {
+[[gnu::always_inline]] inline df two_sum(vf a, vf b) noexcept {
   const vf s = a + b, bb = s - a;
   return {s, (a - (s - bb)) + (b - bb)};
 }
 
 // hi + lo == a + b exactly, for |a| >= |b|.
-inline df fast_two_sum(vf a, vf b) noexcept {
+[[gnu::always_inline]] inline df fast_two_sum(vf a, vf b) noexcept {
   const vf s = a + b;
   return {s, b - (s - a)};
 }
 
 // 2^e for e in [-126, 127], built from the exponent bits (exact).
-inline vf pow2(vi e) noexcept {
+[[gnu::always_inline]] inline vf pow2(vi e) noexcept {
   return simd::bitcast<vf>((e + 127) << 23);
 }
 
 // y * 2^-k for k in [0, 252]: two exact-range factors, so a normal result is rounded at most once.
-inline vf scale_down(vf y, vi k) noexcept {
+[[gnu::always_inline]] inline vf scale_down(vf y, vi k) noexcept {
   const vi k1 = k >> 1;
   return (y * pow2(-k1)) * pow2(k1 - k);
 }
@@ -101,7 +101,7 @@ struct exp2n {
   vf w_hi, w_lo;
   vi n;
 };
-inline exp2n exp_fast(vf s, vf s_lo = vf{}) noexcept {
+[[gnu::always_inline]] inline exp2n exp_fast(vf s, vf s_lo = vf{}) noexcept {
   constexpr float kMagic = 0x1.8p23f;        // adding it rounds |v| < 2^22 to an integer
   constexpr float kLn2Hi = 0x1.62e4p-1f;     // 15 significant bits: n * kLn2Hi exact for |n| < 512
   constexpr float kLn2Lo = 0x1.7f7d1cp-20f;  // ln 2 - kLn2Hi, rounded
@@ -120,7 +120,7 @@ inline exp2n exp_fast(vf s, vf s_lo = vf{}) noexcept {
 }
 
 // max(v, 0) for integer lanes.
-inline vi clamp0(vi v) noexcept {
+[[gnu::always_inline]] inline vi clamp0(vi v) noexcept {
   return v & ~(v >> 31);
 }
 
@@ -168,7 +168,7 @@ inline vi clamp0(vi v) noexcept {
 
 // Per-lane table lookup t[i] for i in [0, 8): exact data movement (a permute where the ISA has one), so every
 // ISA gives the same bits.
-inline vf lookup8(const float (&t)[8], vi i) noexcept {
+[[gnu::always_inline]] inline vf lookup8(const float (&t)[8], vi i) noexcept {
 #if defined(__AVX512F__)
   // Masked forms: GCC 12's unmasked ones start from an undefined register (-Wuninitialized).
   const __m512 tab = _mm512_maskz_loadu_ps(0x00ff, t);
@@ -287,7 +287,7 @@ inline vf lookup8(const float (&t)[8], vi i) noexcept {
 }  // namespace act
 
 template <activation A>
-inline simd::vf activate(simd::vf v) noexcept {
+[[gnu::always_inline]] inline simd::vf activate(simd::vf v) noexcept {
   if constexpr (A == activation::relu) {
     // v < 0 (so -0 and NaNs of either sign pass through), as integer masks: see select() above.
     const simd::vi b = act::bits(v), mag = b & 0x7fffffff;

@@ -35,7 +35,7 @@ template <class E, class P>
 inline constexpr bool is_wide<wide<E, P>> = true;
 
 template <class To, class From>
-inline To bitcast(From v) noexcept {
+[[gnu::always_inline]] inline To bitcast(From v) noexcept {
   static_assert(sizeof(To) == sizeof(From));
   To out;
   if constexpr (is_wide<To> && is_wide<From>) {
@@ -60,13 +60,13 @@ template <class V, class E>
 inline void set_lane(V& v, int j, E x) noexcept {
   v[j] = x;
 }
-inline vf splat(float v) noexcept {
+[[gnu::always_inline]] inline vf splat(float v) noexcept {
   return vf{v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v};
 }
-inline vu widen(vu16 h) noexcept {
+[[gnu::always_inline]] inline vu widen(vu16 h) noexcept {
   return __builtin_convertvector(h, vu);
 }
-inline vu16 narrow(vu u) noexcept {
+[[gnu::always_inline]] inline vu16 narrow(vu u) noexcept {
   return __builtin_convertvector(u, vu16);
 }
 
@@ -100,30 +100,30 @@ inline void set_lane(wide<E, P>& v, int j, X x) noexcept {
 
 // Element-wise operators, vector-vector and with a scalar on either side (the scalar converted to E, as
 // GCC's vector extensions do), plus the compound assignments.
-#define GN_WIDE_BINARY(op)                                                                           \
-  template <class E, class P>                                                                        \
-  inline wide<E, P> operator op(const wide<E, P>& a, const wide<E, P>& b) noexcept {                 \
-    wide<E, P> r;                                                                                    \
-    _Pragma("GCC unroll 4") for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] = a.p[k] op b.p[k]; \
-    return r;                                                                                        \
-  }                                                                                                  \
-  template <class E, class P, class S, class = std::enable_if_t<std::is_arithmetic_v<S>>>            \
-  inline wide<E, P> operator op(const wide<E, P>& a, S b) noexcept {                                 \
-    wide<E, P> r;                                                                                    \
-    _Pragma("GCC unroll 4") for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] =                   \
-        a.p[k] op static_cast<E>(b);                                                                 \
-    return r;                                                                                        \
-  }                                                                                                  \
-  template <class E, class P, class S, class = std::enable_if_t<std::is_arithmetic_v<S>>>            \
-  inline wide<E, P> operator op(S a, const wide<E, P>& b) noexcept {                                 \
-    wide<E, P> r;                                                                                    \
-    _Pragma("GCC unroll 4") for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] =                   \
-        static_cast<E>(a) op b.p[k];                                                                 \
-    return r;                                                                                        \
-  }                                                                                                  \
-  template <class E, class P, class X>                                                               \
-  inline wide<E, P>& operator op##=(wide<E, P>& a, const X& b) noexcept {                            \
-    return a = a op b;                                                                               \
+#define GN_WIDE_BINARY(op)                                                                                  \
+  template <class E, class P>                                                                               \
+  [[gnu::always_inline]] inline wide<E, P> operator op(const wide<E, P>& a, const wide<E, P>& b) noexcept { \
+    wide<E, P> r;                                                                                           \
+    _Pragma("GCC unroll 4") for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] = a.p[k] op b.p[k];        \
+    return r;                                                                                               \
+  }                                                                                                         \
+  template <class E, class P, class S, class = std::enable_if_t<std::is_arithmetic_v<S>>>                   \
+  [[gnu::always_inline]] inline wide<E, P> operator op(const wide<E, P>& a, S b) noexcept {                 \
+    wide<E, P> r;                                                                                           \
+    _Pragma("GCC unroll 4") for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] =                          \
+        a.p[k] op static_cast<E>(b);                                                                        \
+    return r;                                                                                               \
+  }                                                                                                         \
+  template <class E, class P, class S, class = std::enable_if_t<std::is_arithmetic_v<S>>>                   \
+  [[gnu::always_inline]] inline wide<E, P> operator op(S a, const wide<E, P>& b) noexcept {                 \
+    wide<E, P> r;                                                                                           \
+    _Pragma("GCC unroll 4") for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] =                          \
+        static_cast<E>(a) op b.p[k];                                                                        \
+    return r;                                                                                               \
+  }                                                                                                         \
+  template <class E, class P, class X>                                                                      \
+  [[gnu::always_inline]] inline wide<E, P>& operator op##=(wide<E, P>& a, const X& b) noexcept {            \
+    return a = a op b;                                                                                      \
   }
 GN_WIDE_BINARY(+)
 GN_WIDE_BINARY(-)
@@ -137,21 +137,21 @@ GN_WIDE_BINARY(>>)
 #undef GN_WIDE_BINARY
 
 template <class E, class P>
-inline wide<E, P> operator-(const wide<E, P>& a) noexcept {
+[[gnu::always_inline]] inline wide<E, P> operator-(const wide<E, P>& a) noexcept {
   wide<E, P> r;
 #pragma GCC unroll 4
   for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] = -a.p[k];
   return r;
 }
 template <class E, class P>
-inline wide<E, P> operator~(const wide<E, P>& a) noexcept {
+[[gnu::always_inline]] inline wide<E, P> operator~(const wide<E, P>& a) noexcept {
   wide<E, P> r;
 #pragma GCC unroll 4
   for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] = ~a.p[k];
   return r;
 }
 
-inline vf splat(float v) noexcept {
+[[gnu::always_inline]] inline vf splat(float v) noexcept {
   vf::piece q;
   for (int j = 0; j < vf::kPieceLanes; ++j) q[j] = v;
   vf r;
@@ -164,7 +164,7 @@ inline vf splat(float v) noexcept {
 using u16x4 = std::uint16_t __attribute__((vector_size(8)));
 using u16x8 = std::uint16_t __attribute__((vector_size(16)));
 #if defined(__AVX__)
-inline vu widen(vu16 h) noexcept {
+[[gnu::always_inline]] inline vu widen(vu16 h) noexcept {
   vu r;
   r.p[0] =
       __builtin_convertvector(__builtin_shufflevector(h.p[0], h.p[0], 0, 1, 2, 3, 4, 5, 6, 7), vu::piece);
@@ -172,14 +172,14 @@ inline vu widen(vu16 h) noexcept {
                                    vu::piece);
   return r;
 }
-inline vu16 narrow(vu u) noexcept {
+[[gnu::always_inline]] inline vu16 narrow(vu u) noexcept {
   const u16x8 lo = __builtin_convertvector(u.p[0], u16x8), hi = __builtin_convertvector(u.p[1], u16x8);
   vu16 r;
   r.p[0] = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   return r;
 }
 #else
-inline vu widen(vu16 h) noexcept {
+[[gnu::always_inline]] inline vu widen(vu16 h) noexcept {
   vu r;
   r.p[0] = __builtin_convertvector(__builtin_shufflevector(h.p[0], h.p[0], 0, 1, 2, 3), vu::piece);
   r.p[1] = __builtin_convertvector(__builtin_shufflevector(h.p[0], h.p[0], 4, 5, 6, 7), vu::piece);
@@ -187,7 +187,7 @@ inline vu widen(vu16 h) noexcept {
   r.p[3] = __builtin_convertvector(__builtin_shufflevector(h.p[1], h.p[1], 4, 5, 6, 7), vu::piece);
   return r;
 }
-inline vu16 narrow(vu u) noexcept {
+[[gnu::always_inline]] inline vu16 narrow(vu u) noexcept {
   u16x4 q[4];
   for (int k = 0; k < 4; ++k) q[k] = __builtin_convertvector(u.p[k], u16x4);
   vu16 r;
@@ -199,7 +199,7 @@ inline vu16 narrow(vu u) noexcept {
 
 #endif
 
-inline vu splatu(std::uint32_t v) noexcept {
+[[gnu::always_inline]] inline vu splatu(std::uint32_t v) noexcept {
   return bitcast<vu>(splat(bitcast<float>(v)));
 }
 
@@ -207,7 +207,7 @@ inline vu splatu(std::uint32_t v) noexcept {
 // a register (a 64-byte memcpy of the struct was expanded into 16-byte moves through the stack, and the
 // reload of a 32-byte piece from two 16-byte stores stalls on store forwarding).
 template <class V, class E>
-inline V load_as(const E* p) noexcept {
+[[gnu::always_inline]] inline V load_as(const E* p) noexcept {
   V v;
   if constexpr (is_wide<V>) {
 #pragma GCC unroll 4
@@ -218,7 +218,7 @@ inline V load_as(const E* p) noexcept {
   return v;
 }
 template <class V, class E>
-inline void store_as(E* p, const V& v) noexcept {
+[[gnu::always_inline]] inline void store_as(E* p, const V& v) noexcept {
   if constexpr (is_wide<V>) {
 #pragma GCC unroll 4
     for (int k = 0; k < V::kPieces; ++k) std::memcpy(p + k * V::kPieceLanes, &v.p[k], sizeof v.p[k]);
@@ -227,10 +227,10 @@ inline void store_as(E* p, const V& v) noexcept {
   }
 }
 
-inline vf load(const float* p) noexcept {
+[[gnu::always_inline]] inline vf load(const float* p) noexcept {
   return load_as<vf>(p);
 }
-inline void store(float* p, vf v) noexcept {
+[[gnu::always_inline]] inline void store(float* p, vf v) noexcept {
   store_as(p, v);
 }
 
@@ -239,7 +239,7 @@ inline void store(float* p, vf v) noexcept {
 // fmaf, so every family computes the same bits while the vector ones do one FP operation where a multiply
 // and an add would be two. The kernels compile with -ffp-contract=off: a product and a sum fuse only here and
 // in the scalar tails' std::fma, which rounds exactly like one lane of this.
-inline vf fma(vf a, vf b, vf c) noexcept {
+[[gnu::always_inline]] inline vf fma(vf a, vf b, vf c) noexcept {
 #if defined(__AVX512F__)
   return bitcast<vf>(_mm512_fmadd_ps(bitcast<__m512>(a), bitcast<__m512>(b), bitcast<__m512>(c)));
 #elif defined(__FMA__)
@@ -259,14 +259,14 @@ inline vf fma(vf a, vf b, vf c) noexcept {
 // Lane masks and blends in integer arithmetic only: GCC 12 scalarizes vector comparisons and ?: on 16-lane
 // vectors when the target's registers are narrower (SSE2, AVX2), with a branch per lane. For a and c in [0,
 // 2^31): all-ones where a < c (mask_less) or a > c (mask_greater), else 0.
-inline vu mask_less(vu a, std::uint32_t c) noexcept {
+[[gnu::always_inline]] inline vu mask_less(vu a, std::uint32_t c) noexcept {
   return bitcast<vu>(bitcast<vi>(a - splatu(c)) >> 31);
 }
-inline vu mask_greater(vu a, std::uint32_t c) noexcept {
+[[gnu::always_inline]] inline vu mask_greater(vu a, std::uint32_t c) noexcept {
   return bitcast<vu>(bitcast<vi>(splatu(c) - a) >> 31);
 }
 // a where m is set, b elsewhere.
-inline vu blend(vu m, vu a, vu b) noexcept {
+[[gnu::always_inline]] inline vu blend(vu m, vu a, vu b) noexcept {
   return b ^ ((a ^ b) & m);
 }
 
@@ -293,10 +293,10 @@ inline void stream_fence() noexcept {
 #endif
 }
 
-inline vu16 load16(const std::uint16_t* p) noexcept {
+[[gnu::always_inline]] inline vu16 load16(const std::uint16_t* p) noexcept {
   return load_as<vu16>(p);
 }
-inline void store16(std::uint16_t* p, vu16 v) noexcept {
+[[gnu::always_inline]] inline void store16(std::uint16_t* p, vu16 v) noexcept {
   store_as(p, v);
 }
 
