@@ -287,7 +287,7 @@ struct exp2n {
 }  // namespace act
 
 template <activation A>
-[[gnu::always_inline]] inline simd::vf activate(simd::vf v) noexcept {
+inline simd::vf activate(simd::vf v) noexcept {
   if constexpr (A == activation::relu) {
     // v < 0 (so -0 and NaNs of either sign pass through), as integer masks: see select() above.
     const simd::vi b = act::bits(v), mag = b & 0x7fffffff;
