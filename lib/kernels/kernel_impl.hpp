@@ -55,9 +55,10 @@ moments block_moments_double(std::size_t n, At&& at) noexcept {
 // which is all the corrected formula below needs; when it does not, the caller refines it.
 template <class Src>
 inline float sample_center(const Src& s, std::size_t n) noexcept {
-  float v[simd::kWidth];
-  for (int j = 0; j < simd::kWidth; ++j) v[j] = s.at(static_cast<std::size_t>(j) * n / simd::kWidth);
-  return simd::reduce(simd::load(v)) * (1.0f / simd::kWidth);
+  vf v;  // lane inserts: 16 scalar stores reloaded as one vector would stall on store forwarding
+  for (int j = 0; j < simd::kWidth; ++j)
+    simd::set_lane(v, j, s.at(static_cast<std::size_t>(j) * n / simd::kWidth));
+  return simd::reduce(v) * (1.0f / simd::kWidth);
 }
 
 // The elements [i, n) of a block's last, partial 32-lane row as two vectors, the lanes past n holding `fill`
