@@ -66,10 +66,14 @@ inline float sample_center(const Src& s, std::size_t n) noexcept {
 // at +0 and so are never -0). Whole-vector updates keep the accumulators in registers on every ISA.
 template <class Src>
 inline void tail_rows(const Src& s, std::size_t i, std::size_t n, float fill, vf& t0, vf& t1) noexcept {
-  float v[kLanes];
-  for (std::size_t j = 0; j < kLanes; ++j) v[j] = i + j < n ? s.at(i + j) : fill;
-  t0 = simd::load(v);
-  t1 = simd::load(v + simd::kWidth);
+  t0 = t1 = simd::splat(fill);
+  for (std::size_t j = 0; i + j < n; ++j) {
+    const int lane = static_cast<int>(j % simd::kWidth);
+    if (j < simd::kWidth)
+      simd::set_lane(t0, lane, s.at(i + j));
+    else
+      simd::set_lane(t1, lane, s.at(i + j));
+  }
 }
 
 // Sums of d = x - center and d * d over the N blocks in lockstep (32 float lanes each, element i of a block
