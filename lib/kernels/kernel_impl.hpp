@@ -85,26 +85,21 @@ void deviation_sums(const Src* s, std::size_t n, const float* center, double* e,
     center_v[k] = simd::splat(center[k]);
     e0[k] = e1[k] = q0[k] = q1[k] = vf{};
   }
+  auto add = [&](int k, vf x0, vf x1) {  // one 32-lane row of block k
+    const vf d0 = x0 - center_v[k], d1 = x1 - center_v[k];
+    e0[k] += d0;
+    e1[k] += d1;
+    q0[k] = simd::fma(d0, d0, q0[k]);
+    q1[k] = simd::fma(d1, d1, q1[k]);
+  };
   std::size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int k = 0; k < N; ++k) {
-      const vf d0 = s[k].vec(i) - center_v[k];
-      const vf d1 = s[k].vec(i + simd::kWidth) - center_v[k];
-      e0[k] += d0;
-      e1[k] += d1;
-      q0[k] = simd::fma(d0, d0, q0[k]);
-      q1[k] = simd::fma(d1, d1, q1[k]);
-    }
-  }
+  for (; i + kLanes <= n; i += kLanes)
+    for (int k = 0; k < N; ++k) add(k, s[k].vec(i), s[k].vec(i + simd::kWidth));
   if (i < n) {
     for (int k = 0; k < N; ++k) {
       vf t0, t1;
       tail_rows(s[k], i, n, center[k], t0, t1);
-      const vf d0 = t0 - center_v[k], d1 = t1 - center_v[k];
-      e0[k] += d0;
-      e1[k] += d1;
-      q0[k] = simd::fma(d0, d0, q0[k]);
-      q1[k] = simd::fma(d1, d1, q1[k]);
+      add(k, t0, t1);
     }
   }
   for (int k = 0; k < N; ++k) {
