@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 namespace groupnorm::detail {
 namespace {
@@ -75,6 +76,24 @@ struct nhwc_source {
   }
 };
 
+// Calls f(std::integral_constant<std::size_t, n>{}) for a strip width n in [1, 4] (nothing for 0), so a
+// run-time width picks a kernel whose accumulators are compile-time sized.
+template <class F>
+inline void with_strip_width(std::size_t n, F&& f) {
+  switch (n) {
+    case 4:
+      return f(std::integral_constant<std::size_t, 4>{});
+    case 3:
+      return f(std::integral_constant<std::size_t, 3>{});
+    case 2:
+      return f(std::integral_constant<std::size_t, 2>{});
+    case 1:
+      return f(std::integral_constant<std::size_t, 1>{});
+    default:
+      return;
+  }
+}
+
 // acc[l] = sum of `rows` (virtual) rows `stride` elements apart, starting at `at`, in row order.
 template <class Src>
 inline void nhwc_sample(const Src& s, const nhwc_tile& t, std::size_t at, std::size_t rows,
@@ -132,19 +151,9 @@ inline void nhwc_pass(const Src& s, const nhwc_tile& t, std::size_t base, std::s
     nhwc_dev_strip<4>(s, base + v * W, rows, t.stride, center + v * W, e + v * W, q + v * W);
   // The last 1-3 vectors as one strip: strips of one vector each would run their latency chains (one add per
   // row) one after the other, which made narrow rows (C = 16, 32) latency-bound.
-  switch (vecs - v) {
-    case 3:
-      nhwc_dev_strip<3>(s, base + v * W, rows, t.stride, center + v * W, e + v * W, q + v * W);
-      break;
-    case 2:
-      nhwc_dev_strip<2>(s, base + v * W, rows, t.stride, center + v * W, e + v * W, q + v * W);
-      break;
-    case 1:
-      nhwc_dev_strip<1>(s, base + v * W, rows, t.stride, center + v * W, e + v * W, q + v * W);
-      break;
-    default:
-      break;
-  }
+  with_strip_width(vecs - v, [&](auto width) {
+    nhwc_dev_strip<width()>(s, base + v * W, rows, t.stride, center + v * W, e + v * W, q + v * W);
+  });
   auto one = [&](std::size_t l, float x) {
     const float d = x - center[l];
     e[l] += d;
@@ -338,23 +347,10 @@ void nhwc_apply_tile(const nhwc_source<T, Residual> s, T* const out, T* const su
   // walking a 4-vector strip down the rows instead was measured slower on the C = 640 / 1280 UNet shapes
   // (1.6 -> 1.9 and 1.55 -> 2.0 times the memcpy), the strided walk costing more than the loads.
   if (vecs <= 4) {
-    const std::size_t at = t.a;
-    switch (vecs) {
-      case 4:
-        nhwc_apply_strip<4, T, WriteSum, A>(s, out, sum_out, at, vrows, t.stride, lane_m, lane_s, lane_b, nt);
-        break;
-      case 3:
-        nhwc_apply_strip<3, T, WriteSum, A>(s, out, sum_out, at, vrows, t.stride, lane_m, lane_s, lane_b, nt);
-        break;
-      case 2:
-        nhwc_apply_strip<2, T, WriteSum, A>(s, out, sum_out, at, vrows, t.stride, lane_m, lane_s, lane_b, nt);
-        break;
-      case 1:
-        nhwc_apply_strip<1, T, WriteSum, A>(s, out, sum_out, at, vrows, t.stride, lane_m, lane_s, lane_b, nt);
-        break;
-      default:
-        break;
-    }
+    with_strip_width(vecs, [&](auto width) {
+      nhwc_apply_strip<width(), T, WriteSum, A>(s, out, sum_out, t.a, vrows, t.stride, lane_m, lane_s, lane_b,
+                                                nt);
+    });
   } else {
     for (std::size_t r = 0; r < vrows; ++r) {
       const std::size_t row = t.a + r * t.stride;
