@@ -91,6 +91,10 @@ struct buffer_sizes {
 // written.
 void validate_run(const plan_state& s, const run_buffers& b, const buffer_sizes& n);
 
+// Threads a run may use: 1 below kSerialElems without asking TBB (the concurrency query is a library call
+// that costs as much as a tiny slice), else the arena's (nullptr: the current arena's) concurrency.
+int run_concurrency(const plan_state& s, tbb::task_arena* arena);
+
 // Executes a validated run in `arena` (nullptr: the current arena). No heap allocation, no thread creation.
 void execute(const plan_state& s, const run_buffers& b, tbb::task_arena* arena);
 

@@ -144,15 +144,16 @@ slice_stats finish_slice(const plan_state& s, const run_buffers& b, std::size_t 
   return st;
 }
 
+int run_concurrency(const plan_state& s, tbb::task_arena* arena) {
+  if (s.total < kSerialElems) return 1;
+  return arena ? arena->max_concurrency() : tbb::this_task_arena::max_concurrency();
+}
+
 void execute(const plan_state& s, const run_buffers& b, tbb::task_arena* arena) {
   if (s.desc.memory_layout == layout::nhwc) return execute_nhwc(s, b, arena);
   if (s.total == 0) return;  // zero batch or spatial: a valid no-op
   const slice_kernels k = select(s, b);
-  // Tiny problems never ask TBB anything: the concurrency query is a library call that costs as much as a
-  // slice.
-  const int concurrency = s.total < kSerialElems ? 1
-                          : arena                ? arena->max_concurrency()
-                                                 : tbb::this_task_arena::max_concurrency();
+  const int concurrency = run_concurrency(s, arena);
   if (concurrency <= 1) {
     run_pairs(s, b, k, 0, s.pairs);
     return;

@@ -133,8 +133,8 @@ void run_parallel(const plan_state& s, const run_buffers& b, const nhwc_kernels&
 void execute_nhwc(const plan_state& s, const run_buffers& b, tbb::task_arena* arena) {
   if (s.total == 0) return;  // zero batch or spatial: a valid no-op
   const nhwc_kernels k = select_nhwc(s, b);
-  const int concurrency = arena ? arena->max_concurrency() : tbb::this_task_arena::max_concurrency();
-  if (s.total < kSerialElems || concurrency <= 1) {
+  const int concurrency = run_concurrency(s, arena);
+  if (concurrency <= 1) {
     for (std::size_t n = 0; n < s.desc.batch; ++n)
       for (std::size_t u = 0; u < s.nhwc_units; ++u) run_unit(s, b, k, n, u);
     return;
