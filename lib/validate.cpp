@@ -1,4 +1,5 @@
 // Validation of problems and of run buffers. Everything is checked here, before any kernel writes a byte.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -29,9 +30,10 @@ std::size_t storage_bytes(dtype d) {
 
 constexpr std::size_t simd_width_for_plan = 16;  // lanes of the kernels' vf (kernels/simd.hpp)
 
-// NHWC partition (see plan_state): block rows so a block holds ~kBlockElems elements of a sub-tile (and at
-// least kNhwcMinBlockRows rows, whole virtual rows when packed), chunks of ~kNhwcChunkElems elements in whole
-// blocks, grown when needed so a row-split run's partials fit kNhwcMaxPartials.
+// NHWC partition (see plan_state): block rows so a block holds ~kNhwcBlockElems elements of a sub-tile
+// (within [kNhwcMinBlockRows, kNhwcMaxBlockRows] rows, whole virtual rows when packed), chunks of
+// ~kNhwcChunkElems elements in whole blocks, grown when needed so a row-split run's partials fit
+// kNhwcMaxPartials.
 void plan_nhwc(plan_state& s) {
   const problem& p = s.desc;
   const std::size_t C = p.channels, cpg = s.channels_per_group, G = p.num_groups;
@@ -46,7 +48,9 @@ void plan_nhwc(plan_state& s) {
     const std::size_t lanes = std::lcm(C, simd_width_for_plan);
     if (lanes <= kNhwcMaxLanes) geo.lanes = lanes, reps = lanes / C;
   }
-  std::size_t rows = std::max(kNhwcMinBlockRows, (kNhwcBlockElems + width - 1) / width);
+  // A lane sums one element per virtual row (reps rows): at most kNhwcMaxBlockRows of them.
+  const std::size_t rows =
+      std::clamp((kNhwcBlockElems + width - 1) / width, kNhwcMinBlockRows, kNhwcMaxBlockRows * reps);
   geo.block_rows = (rows + reps - 1) / reps * reps;
 
   s.nhwc_unit_groups = geo.lanes != 0 ? G : std::min(G, kNhwcUnitGroups);

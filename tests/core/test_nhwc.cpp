@@ -122,16 +122,17 @@ namespace {
 
 // Sets every channel of the rows the NHWC moments sample for their block centers to `value`. Mirrors the plan
 // (lib/validate.cpp plan_nhwc, lib/plan_state.hpp) and lib/kernels/nhwc_impl.hpp: rows of C channels are
-// packed into virtual rows of lcm(C, 16) lanes when C % 16 != 0 and lcm(C, 16) <= 256; blocks hold max(128,
-// 16384 / width) rows (a multiple of the rows per virtual row), width = the widest sub-tile (C up to 2048); a
-// block's center is sampled from virtual rows 0, step, ..., 15 * step with step = max(1, virtual rows / 16).
+// packed into virtual rows of lcm(C, 16) lanes when C % 16 != 0 and lcm(C, 16) <= 256; blocks hold 65536 /
+// width rows clamped to [128, 1024 * reps] (a multiple of the rows per virtual row), width = the widest
+// sub-tile (C up to 2048); a block's center is sampled from virtual rows 0, step, ..., 15 * step with step =
+// max(1, virtual rows / 16).
 void mark_sampled_rows(std::vector<float>& x, const shape& s, float value) {
   const std::size_t C = s.channels, cpg = s.channels / s.groups;
   std::size_t width = C;
   if (C > 2048) width = cpg <= 2048 ? 2048 / cpg * cpg : 2048;
   std::size_t reps = 1;
   if (C % 16 != 0 && C <= 256 && std::lcm(C, std::size_t{16}) <= 256) reps = std::lcm(C, std::size_t{16}) / C;
-  const std::size_t rows = std::max<std::size_t>(128, (16384 + width - 1) / width);
+  const std::size_t rows = std::clamp<std::size_t>((65536 + width - 1) / width, 128, 1024 * reps);
   const std::size_t block = (rows + reps - 1) / reps * reps;
   for (std::size_t b = 0; b < s.batch; ++b)
     for (std::size_t row0 = 0; row0 < s.spatial; row0 += block) {
