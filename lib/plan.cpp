@@ -1,4 +1,5 @@
 // The C++ API surface: plan construction, typed runs and the one-shot function.
+#include <span>
 #include <string>
 #include <type_traits>
 
@@ -18,6 +19,14 @@ const char* dtype_name(dtype d) {
   return d == dtype::f32 ? "f32" : d == dtype::f16 ? "f16" : "bf16";
 }
 
+// An optional buffer: an empty span means absent, whatever its data() (an empty vector with reserved
+// capacity, a zero-length subspan of a real buffer), so the kernels see null exactly when there is nothing to
+// use.
+template <class T>
+T* present_or_null(std::span<T> s) noexcept {
+  return s.empty() ? nullptr : s.data();
+}
+
 }  // namespace
 
 plan::plan(const problem& p)
@@ -29,8 +38,14 @@ void plan::run(const tensors<T>& t, tbb::task_arena* arena) const {
   if (dtype_of<T>() != s.desc.data_type)
     throw invalid_argument(std::string("groupnorm: buffers are ") + dtype_name(dtype_of<T>()) +
                            ", expected " + dtype_name(s.desc.data_type) + " (the plan's data_type)");
-  const detail::run_buffers b{t.x.data(),     t.residual.data(), t.y.data(),    t.sum.data(),
-                              t.gamma.data(), t.beta.data(),     t.mean.data(), t.rstd.data()};
+  const detail::run_buffers b{t.x.data(),
+                              present_or_null(t.residual),
+                              t.y.data(),
+                              present_or_null(t.sum),
+                              present_or_null(t.gamma),
+                              present_or_null(t.beta),
+                              present_or_null(t.mean),
+                              present_or_null(t.rstd)};
   const detail::buffer_sizes n{t.x.size(),        t.y.size(),   t.gamma.size(), t.beta.size(),
                                t.residual.size(), t.sum.size(), t.mean.size(),  t.rstd.size()};
   detail::validate_run(s, b, n);

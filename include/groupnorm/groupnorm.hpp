@@ -63,7 +63,7 @@ struct problem {
 };
 
 // Buffers of one run, typed by storage (float, f16 or bf16; must match problem::data_type).
-// Empty spans mean "absent": gamma = 1, beta = 0, no sum / mean / rstd output.
+// Empty spans mean "absent", whatever their data(): gamma = 1, beta = 0, no residual / sum / mean / rstd.
 // y.data() == x.data() runs in place; any other overlap between outputs and inputs is an error.
 // Fill it with designated initializers: tensors<float>{.x = x, .y = y, .gamma = gamma}.
 template <class T>

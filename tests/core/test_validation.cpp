@@ -1,11 +1,13 @@
 // Every argument error of the C++ API: the exception type (groupnorm::invalid_argument, also a
 // std::invalid_argument), a message naming the argument and its value, and no byte of any output (or of x
 // when in place) written — buffers are filled with a sentinel first and compared byte for byte afterwards.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -279,4 +281,52 @@ TEST_CASE("one-shot group_normalization rejects a short shape a mismatched x and
                  {"num_groups = 3", "channels = 4"});
   const std::vector<float> g3(3, 1.0f);
   expect_invalid([&] { (void)groupnorm::group_normalization(x, ok, g3, {}, 2); }, {"gamma has 3 elements"});
+}
+
+TEST_CASE("run treats every empty optional span as absent even when its data pointer is not null") {
+  groupnorm::problem p = make_problem(kShape);
+  const groupnorm::plan pl(p);
+  const std::vector<float> x = normal(40, 11);
+  const std::vector<float> want = run(p, x);
+
+  // An empty vector with reserved capacity and a zero-length subspan of a real buffer both have a non-null
+  // data() and size() 0.
+  std::vector<float> reserved;
+  reserved.reserve(16);
+  REQUIRE(reserved.data() != nullptr);
+  guarded backing(16);
+  const std::span<float> zero_len = std::span<float>(backing.v).subspan(3, 0);
+  REQUIRE(zero_len.data() != nullptr);
+
+  std::vector<float> y(40);
+  pl.run(x, y, reserved, zero_len);
+  CHECK(same_bits(y, want));
+  std::vector<float> xy = x;
+  pl.run_inplace(xy, zero_len, reserved);
+  CHECK(same_bits(xy, want));
+
+  // residual (on a plan without residual), sum, mean and rstd.
+  std::fill(y.begin(), y.end(), -1.0f);
+  groupnorm::tensors<float> t{.x = x,
+                              .y = y,
+                              .gamma = reserved,
+                              .beta = zero_len,
+                              .residual = zero_len,
+                              .sum = zero_len,
+                              .mean = zero_len,
+                              .rstd = std::span<float>(backing.v).subspan(16)};
+  pl.run(t);
+  CHECK(same_bits(y, want));
+  CHECK(backing.untouched());
+
+  // On a residual plan an empty sum, mean and rstd are absent too.
+  p.residual = true;
+  const std::vector<float> r = normal(40, 12);
+  std::vector<float> want_r(40);
+  groupnorm::plan(p).run(groupnorm::tensors<float>{.x = x, .y = want_r, .residual = r});
+  std::fill(y.begin(), y.end(), -1.0f);
+  groupnorm::plan(p).run(groupnorm::tensors<float>{
+      .x = x, .y = y, .gamma = zero_len, .residual = r, .sum = zero_len, .mean = zero_len, .rstd = zero_len});
+  CHECK(same_bits(y, want_r));
+  CHECK(backing.untouched());
 }
