@@ -1,5 +1,6 @@
 // Validation of problems and of run buffers. Everything is checked here, before any kernel writes a byte.
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -18,6 +19,14 @@ namespace {
 
 std::string num(std::size_t v) {
   return std::to_string(v);
+}
+
+// The shortest decimal that reads back as v ("-1e-30", "0.5", "nan"): std::to_string would print %f, which
+// shows every |v| < 5e-7 as 0.000000.
+std::string num(float v) {
+  char buf[32];
+  const std::to_chars_result r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 bool mul_overflows(std::size_t a, std::size_t b, std::size_t& out) {
@@ -77,7 +86,7 @@ plan_state make_plan_state(const problem& p) {
   if (p.channels % p.num_groups != 0)
     fail("num_groups = " + num(p.num_groups) + " does not divide channels = " + num(p.channels));
   if (!std::isfinite(p.epsilon) || p.epsilon < 0.0f)
-    fail("epsilon = " + std::to_string(p.epsilon) + ", expected a finite value >= 0");
+    fail("epsilon = " + num(p.epsilon) + ", expected a finite value >= 0");
   if (p.memory_layout != layout::nchw && p.memory_layout != layout::nhwc)
     fail("layout = " + std::to_string(static_cast<int>(p.memory_layout)) + ", expected nchw (0) or nhwc (1)");
   const int d = static_cast<int>(p.data_type);

@@ -104,6 +104,13 @@ TEST_CASE("plan rejects element counts that overflow size_t or the address space
   expect_invalid([&] { groupnorm::plan{make_problem({std::size_t{1} << 61, 1, 1, 1})}; }, {"overflow"});
 }
 
+TEST_CASE("plan's epsilon message shows a tiny negative epsilon with its significant digits") {
+  // %f would print -1e-30 as -0.000000, which names no value.
+  expect_invalid([] { groupnorm::plan{make_problem({1, 4, 4, 2}, -1e-30f)}; }, {"epsilon = -1e-30,"});
+  expect_invalid([] { groupnorm::plan{make_problem({1, 4, 4, 2}, -2.5e-7f)}; }, {"epsilon = -2.5e-07,"});
+  expect_invalid([] { groupnorm::plan{make_problem({1, 4, 4, 2}, -0.125f)}; }, {"epsilon = -0.125,"});
+}
+
 TEST_CASE("plan rejects out-of-range enum values naming the field and the value") {
   groupnorm::problem p = make_problem({1, 4, 4, 2});
   p.memory_layout = static_cast<groupnorm::layout>(7);
