@@ -40,7 +40,7 @@ inline constexpr std::size_t kNhwcMaxBlockRows = 1024;
 struct plan_state {
   problem desc;
   std::size_t channels_per_group = 0;
-  std::size_t slice_elems = 0;  // elements of one (sample, group) slice
+  std::size_t slice_elems = 0;  // elements of one (sample, group) slice (0 when total is 0)
   std::size_t pairs = 0;        // batch * num_groups
   std::size_t total = 0;        // batch * channels * spatial
   std::size_t elem_size = 0;    // bytes per stored element

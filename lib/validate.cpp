@@ -102,14 +102,24 @@ plan_state make_plan_state(const problem& p) {
   s.desc = p;
   s.channels_per_group = p.channels / p.num_groups;
   s.elem_size = storage_bytes(p.data_type);
+  constexpr auto max_bytes = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
+  // Zero batch or spatial is a valid no-op (README): x has no elements whatever channels is, so the products
+  // with channels are not formed (they could overflow for a problem that is valid). Otherwise every factor is
+  // >= 1, so a partial product that overflows means the whole count does.
   std::size_t per_sample = 0, total_bytes = 0;
-  if (mul_overflows(p.channels, p.spatial, per_sample) || mul_overflows(per_sample, p.batch, s.total) ||
-      mul_overflows(s.total, s.elem_size, total_bytes) ||
-      total_bytes > static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()))
+  if (p.batch != 0 && p.spatial != 0 &&
+      (mul_overflows(p.channels, p.spatial, per_sample) || mul_overflows(per_sample, p.batch, s.total) ||
+       mul_overflows(s.total, s.elem_size, total_bytes) || total_bytes > max_bytes))
     fail("batch * channels * spatial = " + num(p.batch) + " * " + num(p.channels) + " * " + num(p.spatial) +
          " elements overflows the address space");
-  s.slice_elems = s.channels_per_group * p.spatial;
-  s.pairs = p.batch * p.num_groups;
+  // mean and rstd have batch * num_groups floats. With spatial > 0 that is at most the element count, checked
+  // above; with spatial == 0 it is checked here.
+  std::size_t stats_bytes = 0;
+  if (mul_overflows(p.batch, p.num_groups, s.pairs) || mul_overflows(s.pairs, sizeof(float), stats_bytes) ||
+      stats_bytes > max_bytes)
+    fail("batch * num_groups = " + num(p.batch) + " * " + num(p.num_groups) +
+         " (the size of mean and rstd) overflows the address space");
+  s.slice_elems = s.total == 0 ? 0 : s.channels_per_group * p.spatial;  // <= total when total != 0
 
   // Fixed partition: chunks of at least kMinChunkElems, grown (in whole blocks) so a slice has <= kMaxChunks.
   const std::size_t by_cap = (s.slice_elems + kMaxChunks - 1) / kMaxChunks;

@@ -111,6 +111,50 @@ TEST_CASE("plan's epsilon message shows a tiny negative epsilon with its signifi
   expect_invalid([] { groupnorm::plan{make_problem({1, 4, 4, 2}, -0.125f)}; }, {"epsilon = -0.125,"});
 }
 
+TEST_CASE("plan with zero batch or zero spatial is a no-op even when the other sizes multiply past size_t") {
+  const std::size_t big = std::size_t{1} << 33, huge = std::size_t{1} << 40;
+  for (const shape& s : {shape{0, big, std::size_t{1} << 32, 1}, shape{0, huge, huge, huge},
+                         shape{3, huge, 0, huge}, shape{0, big, big, big}}) {
+    CAPTURE(s.name());
+    groupnorm::problem p = make_problem(s);
+    for (groupnorm::layout l : {groupnorm::layout::nchw, groupnorm::layout::nhwc}) {
+      p.memory_layout = l;
+      const groupnorm::plan pl(p);
+      CHECK(pl.element_count() == 0);
+      guarded buffer(8);
+      pl.run(std::span<const float>(buffer.v.data(), 0), std::span<float>(buffer.v.data(), 0));
+      pl.run({}, {});
+      CHECK(buffer.untouched());
+    }
+  }
+}
+
+TEST_CASE("plan rejects batch * num_groups overflowing the address space naming both values") {
+  // spatial == 0 makes the element count 0, so only the size of mean and rstd can overflow. Before the check
+  // 2^33 * 2^33 wrapped to 0 pairs and a plan was built.
+  const std::size_t big = std::size_t{1} << 33;
+  expect_invalid(
+      [&] {
+        groupnorm::plan{make_problem({big, big, 0, big})};
+      },
+      {"batch * num_groups = " + std::to_string(big) + " * " + std::to_string(big), "mean and rstd",
+       "overflow"});
+  const std::size_t max = std::numeric_limits<std::size_t>::max();
+  expect_invalid(
+      [&] {
+        groupnorm::plan{make_problem({3, max / 2, 0, max / 2})};
+      },
+      {"batch * num_groups = 3 * " + std::to_string(max / 2)});
+  // 2^62 floats of mean fit size_t as a count, not as bytes.
+  expect_invalid(
+      [&] {
+        groupnorm::plan{make_problem({std::size_t{1} << 61, 2, 0, 2})};
+      },
+      {"batch * num_groups", "overflow"});
+  // Just fitting: 2^61 - 1 pairs of 4 bytes is below PTRDIFF_MAX.
+  CHECK_NOTHROW(groupnorm::plan{make_problem({(std::size_t{1} << 61) - 1, 1, 0, 1})});
+}
+
 TEST_CASE("plan rejects out-of-range enum values naming the field and the value") {
   groupnorm::problem p = make_problem({1, 4, 4, 2});
   p.memory_layout = static_cast<groupnorm::layout>(7);

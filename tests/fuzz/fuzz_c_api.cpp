@@ -125,9 +125,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t groups = in.ConsumeIntegralInRange<std::size_t>(0, 13);
   std::size_t spatial = in.ConsumeIntegralInRange<std::size_t>(0, 80);
   if (in.ConsumeIntegralInRange<int>(0, 15) == 0) {  // huge sizes: only combinations that must be rejected
-    batch = in.ConsumeIntegral<std::size_t>();
+    // Every size non-zero: zero batch or spatial is a valid no-op whatever channels is, and the small buffers
+    // below could not be the `channels` floats of gamma and beta such a problem documents.
+    batch = in.ConsumeIntegral<std::size_t>() | 1;
     channels = in.ConsumeIntegral<std::size_t>() | 1;
-    spatial = in.ConsumeIntegral<std::size_t>();
+    spatial = in.ConsumeIntegral<std::size_t>() | 1;
     groups = 1;
   }
   // eps: the default, 0, a small range, or raw bits (NaN, Inf, negative, subnormal).

@@ -59,7 +59,7 @@ TEST_CASE("batch * channels * spatial overflowing size_t is invalid_argument nam
                  {"3", std::to_string(std::size_t{1} << 32)});
   check_rejected(make(kMax, 2, 1, 2), {std::to_string(kMax)});
   check_rejected(make(2, 1, kMax / 2 + 1, 1), {std::to_string(kMax / 2 + 1)});
-  // channels * spatial alone overflows (the product is checked before batch is applied).
+  // channels * spatial alone overflows (batch is 1, so the whole count does).
   check_rejected(make(1, kMax, 3, 1), {std::to_string(kMax), "3"});
 }
 
