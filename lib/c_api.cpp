@@ -1,5 +1,6 @@
 // The C ABI: thin wrappers that translate exceptions into gn_status + a thread-local message. Plans are built
 // on the stack (no heap allocation once an arena of the requested size exists).
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -124,6 +125,57 @@ gn_status run_c(const void* x, void* y, const float* gamma, const float* beta, s
   });
 }
 
+// The sizes gn_options may have: offsetof(gn_options, f) for each field f after struct_size (the struct of an
+// older header that ended just before f) and sizeof(gn_options). A size ending inside a field would give the
+// library part of that field.
+constexpr std::size_t kOptionsSizes[] = {
+    offsetof(gn_options, layout),   offsetof(gn_options, dtype),       offsetof(gn_options, activation),
+    offsetof(gn_options, residual), offsetof(gn_options, sum),         offsetof(gn_options, mean),
+    offsetof(gn_options, rstd),     offsetof(gn_options, num_threads), sizeof(gn_options)};
+// The largest struct_size read at all (the Linux copy_struct_from_user convention caps it at a page too): a
+// garbage size must not make the library scan memory it was not given.
+constexpr std::size_t kMaxOptionsSize = 4096;
+
+std::string options_sizes_list() {
+  std::string list;
+  for (std::size_t n : kOptionsSizes) list += (list.empty() ? "" : ", ") + std::to_string(n);
+  return list;
+}
+
+// Copies the caller's options into o (defaults already set), following the Linux copy_struct_from_user
+// convention: a shorter struct from an older header keeps the defaults of the fields it lacks; a longer one
+// from a newer header is accepted only when every byte this version does not know is zero (a newer field left
+// at its default), and rejected otherwise, since ignoring a field the caller set would do something else than
+// asked.
+void read_options(const gn_options& options, gn_options& o) {
+  const std::size_t size = options.struct_size;
+  const std::string head = "groupnorm: options->struct_size = " + std::to_string(size);
+  if (size > sizeof(gn_options)) {
+    if (size > kMaxOptionsSize)
+      throw groupnorm::invalid_argument(
+          head + ", more than the " + std::to_string(kMaxOptionsSize) +
+          " bytes accepted for any version of gn_options (call gn_options_init)");
+    const unsigned char* bytes = reinterpret_cast<const unsigned char*>(&options);
+    for (std::size_t i = sizeof(gn_options); i < size; ++i)
+      if (bytes[i] != 0)
+        throw groupnorm::invalid_argument(
+            head + " is larger than sizeof(gn_options) = " + std::to_string(sizeof(gn_options)) +
+            " in this library version, and byte " + std::to_string(i) +
+            " is not zero: it belongs to fields unknown to this library version (leave them zero, or use a "
+            "newer groupnorm)");
+    std::memcpy(&o, &options, sizeof(gn_options));
+  } else {
+    bool boundary = false;
+    for (std::size_t n : kOptionsSizes) boundary = boundary || n == size;
+    if (!boundary)
+      throw groupnorm::invalid_argument(head +
+                                        ", which does not end on a field boundary of gn_options; expected " +
+                                        options_sizes_list() + " (call gn_options_init)");
+    std::memcpy(&o, &options, size);  // an older, shorter struct: the fields past it keep their defaults
+  }
+  o.struct_size = sizeof(gn_options);
+}
+
 }  // namespace
 
 extern "C" {
@@ -149,17 +201,8 @@ gn_status gn_group_norm_ex(const void* x, void* y, const float* gamma, const flo
   gn_options o;
   gn_options_init(&o);
   if (options != nullptr) {
-    if (options->struct_size < sizeof(std::size_t) || options->struct_size > sizeof(gn_options)) {
-      return guarded([&] {  // builds the message without letting a std::bad_alloc escape
-        throw groupnorm::invalid_argument(
-            "groupnorm: options->struct_size = " + std::to_string(options->struct_size) +
-            ", expected sizeof(gn_options) = " + std::to_string(sizeof(gn_options)) +
-            " (call gn_options_init)");
-      });
-    }
-    // An older, shorter struct: take the fields it has, keep defaults for the rest.
-    std::memcpy(&o, options, options->struct_size);
-    o.struct_size = sizeof(gn_options);
+    const gn_status st = guarded([&] { read_options(*options, o); });
+    if (st != GN_OK) return st;
   }
   return run_c(x, y, gamma, beta, batch, channels, spatial, num_groups, epsilon, o);
 }

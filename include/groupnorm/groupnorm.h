@@ -40,8 +40,16 @@ typedef enum gn_activation {
   GN_ACTIVATION_GELU = 3 /* erf form */
 } gn_activation;
 
-/* Options of gn_group_norm_ex. Initialize with gn_options_init(), which sets struct_size; later versions only
- * append fields, and a smaller struct_size from an older caller is accepted. */
+/* Options of gn_group_norm_ex. Initialize with gn_options_init(), which sets struct_size. Later versions only
+ * append fields, and a zero in a new field always means the behaviour of the versions before it. struct_size
+ * (the Linux copy_struct_from_user convention):
+ *  - sizeof(gn_options): this header's struct.
+ *  - offsetof(gn_options, f) for a field f after struct_size (8, 12, 16, 24, 32, 40, 48 or 56 on LP64): a
+ *    caller compiled against an older header whose struct ended just before f; f and the fields after it keep
+ *    their defaults. Any other smaller size ends inside a field and is an error.
+ *  - larger than sizeof(gn_options) (a caller compiled against a newer header), at most 4096: accepted only
+ *    when every byte past sizeof(gn_options) is zero, i.e. the fields this library version does not know are
+ *    left at their defaults; otherwise GN_INVALID_ARGUMENT, whose message names struct_size. */
 typedef struct gn_options {
   size_t struct_size; /* sizeof(gn_options) as the caller compiled it */
   gn_layout layout;   /* default GN_LAYOUT_NCHW */

@@ -1,6 +1,7 @@
 // The C ABI (groupnorm.h): status codes, gn_last_error text and its thread-locality, bitwise agreement with
 // the C++ API at every num_threads, gn_group_norm_ex with and without options, and nothing written on error.
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -34,6 +35,13 @@ std::string last_error() {
 bool contains(const std::string& hay, const std::string& needle) {
   return hay.find(needle) != std::string::npos;
 }
+
+// gn_options as a caller compiled against a newer header sees it: this version's fields, then more.
+struct newer_options {
+  gn_options known;
+  std::uint64_t unknown[3];
+};
+static_assert(offsetof(newer_options, unknown) == sizeof(gn_options));
 
 }  // namespace
 
@@ -228,7 +236,7 @@ TEST_CASE("C gn_group_norm_ex saves mean and rstd that match the float64 referen
   CHECK(r.failures == 0);
 }
 
-TEST_CASE("C gn_group_norm_ex rejects a bad struct_size and accepts an older shorter struct") {
+TEST_CASE("C gn_group_norm_ex rejects struct_size 0 and accepts an older shorter struct") {
   const std::vector<float> x = normal(40, 11);
   std::vector<float> y = sentinel_buffer(40), mean = sentinel_buffer(4);
   gn_options o;
@@ -236,9 +244,6 @@ TEST_CASE("C gn_group_norm_ex rejects a bad struct_size and accepts an older sho
   o.struct_size = 0;
   CHECK(gn_group_norm_ex(x.data(), y.data(), nullptr, nullptr, 2, 4, 5, 2, 1e-5f, &o) == GN_INVALID_ARGUMENT);
   CHECK(contains(last_error(), "struct_size = 0"));
-  o.struct_size = sizeof(gn_options) + 8;
-  CHECK(gn_group_norm_ex(x.data(), y.data(), nullptr, nullptr, 2, 4, 5, 2, 1e-5f, &o) == GN_INVALID_ARGUMENT);
-  CHECK(contains(last_error(), "struct_size = " + std::to_string(sizeof(gn_options) + 8)));
   CHECK(all_sentinel(y));
 
   // An older caller whose struct ends before `mean`: the fields past its size are ignored (defaults).
@@ -313,4 +318,103 @@ TEST_CASE("C gn_group_norm_ex residual sum relu and f16 storage match the C++ AP
   o.dtype = GN_DTYPE_F16;
   REQUIRE(gn_group_norm_ex(xh.data(), yh.data(), nullptr, nullptr, 2, 6, 333, 3, 1e-5f, &o) == GN_OK);
   CHECK(same_bits(yh, want_h));
+}
+
+TEST_CASE("C gn_group_norm_ex rejects a struct_size that ends inside a field, naming it") {
+  const std::vector<float> x = normal(40, 18);
+  std::vector<float> y = sentinel_buffer(40);
+  gn_options o;
+  gn_options_init(&o);
+  for (std::size_t size :
+       {std::size_t{1}, std::size_t{7}, std::size_t{9}, std::size_t{10}, std::size_t{13}, std::size_t{20},
+        std::size_t{28}, offsetof(gn_options, num_threads) + 2, sizeof(gn_options) - 1}) {
+    CAPTURE(size);
+    o.struct_size = size;
+    CHECK(gn_group_norm_ex(x.data(), y.data(), nullptr, nullptr, 2, 4, 5, 2, 1e-5f, &o) ==
+          GN_INVALID_ARGUMENT);
+    CHECK(contains(last_error(), "struct_size = " + std::to_string(size) + ","));
+    CHECK(contains(last_error(), "field boundary"));
+  }
+  CHECK(all_sentinel(y));
+}
+
+TEST_CASE("C gn_group_norm_ex accepts every struct_size an older header could have and ignores the rest") {
+  const std::vector<float> x = normal(40, 19), r = normal(40, 20);
+  const std::vector<float> want = run(make_problem({2, 4, 5, 2}), x);
+  const std::size_t sizes[] = {offsetof(gn_options, layout),     offsetof(gn_options, dtype),
+                               offsetof(gn_options, activation), offsetof(gn_options, residual),
+                               offsetof(gn_options, sum),        offsetof(gn_options, mean),
+                               offsetof(gn_options, rstd),       offsetof(gn_options, num_threads)};
+  for (std::size_t size : sizes) {
+    CAPTURE(size);
+    std::vector<float> y = sentinel_buffer(40), sum = sentinel_buffer(40), mean = sentinel_buffer(4),
+                       rstd = sentinel_buffer(4);
+    // Every field past `size` holds a value that would change the run or make it fail if it were read.
+    gn_options o;
+    gn_options_init(&o);
+    o.layout = GN_LAYOUT_NHWC;
+    o.dtype = static_cast<gn_dtype>(7);
+    o.activation = GN_ACTIVATION_RELU;
+    o.residual = r.data();
+    o.sum = sum.data();
+    o.mean = mean.data();
+    o.rstd = rstd.data();
+    o.num_threads = -1;
+    gn_options defaults;
+    gn_options_init(&defaults);
+    std::memcpy(&o, &defaults, size);  // the fields before `size` at their defaults
+    o.struct_size = size;
+    REQUIRE(gn_group_norm_ex(x.data(), y.data(), nullptr, nullptr, 2, 4, 5, 2, 1e-5f, &o) == GN_OK);
+    CHECK(last_error().empty());
+    CHECK(same_bits(y, want));
+    CHECK(all_sentinel(sum));
+    CHECK(all_sentinel(mean));
+    CHECK(all_sentinel(rstd));
+  }
+}
+
+TEST_CASE("C gn_group_norm_ex accepts a newer header's larger struct_size when the unknown bytes are zero") {
+  const std::vector<float> x = normal(40, 21);
+  std::vector<float> y = sentinel_buffer(40), mean = sentinel_buffer(4);
+  newer_options n;
+  std::memset(&n, 0, sizeof n);
+  gn_options_init(&n.known);
+  n.known.struct_size = sizeof n;
+  n.known.mean = mean.data();
+  n.known.activation = GN_ACTIVATION_RELU;
+  REQUIRE(gn_group_norm_ex(x.data(), y.data(), nullptr, nullptr, 2, 4, 5, 2, 1e-5f, &n.known) == GN_OK);
+  CHECK(last_error().empty());
+  groupnorm::problem p = make_problem({2, 4, 5, 2});
+  p.fused_activation = groupnorm::activation::relu;
+  CHECK(same_bits(y, run(p, x)));  // the known fields are used
+  CHECK_FALSE(all_sentinel(mean));
+  // One more byte than this version's struct, also zero.
+  n.known.struct_size = sizeof(gn_options) + 1;
+  CHECK(gn_group_norm_ex(x.data(), y.data(), nullptr, nullptr, 2, 4, 5, 2, 1e-5f, &n.known) == GN_OK);
+}
+
+TEST_CASE("C gn_group_norm_ex rejects a larger struct_size whose unknown bytes are not zero, naming it") {
+  const std::vector<float> x = normal(40, 22);
+  std::vector<float> y = sentinel_buffer(40);
+  newer_options n;
+  std::memset(&n, 0, sizeof n);
+  gn_options_init(&n.known);
+  n.known.struct_size = sizeof n;
+  n.unknown[2] = std::uint64_t{1} << 56;  // only the very last byte is set
+  CHECK(gn_group_norm_ex(x.data(), y.data(), nullptr, nullptr, 2, 4, 5, 2, 1e-5f, &n.known) ==
+        GN_INVALID_ARGUMENT);
+  const std::string msg = last_error();
+  INFO(msg);
+  CHECK(contains(msg, "struct_size = " + std::to_string(sizeof n)));
+  CHECK(contains(msg, "unknown to this library version"));
+  // A byte past the struct_size the caller gave is not looked at.
+  n.known.struct_size = sizeof n - 1;
+  CHECK(gn_group_norm_ex(x.data(), y.data(), nullptr, nullptr, 2, 4, 5, 2, 1e-5f, &n.known) == GN_OK);
+  // A size no version will ever have (past 4096) is rejected without being read.
+  y = sentinel_buffer(40);
+  n.known.struct_size = std::size_t{1} << 40;
+  CHECK(gn_group_norm_ex(x.data(), y.data(), nullptr, nullptr, 2, 4, 5, 2, 1e-5f, &n.known) ==
+        GN_INVALID_ARGUMENT);
+  CHECK(contains(last_error(), "struct_size = " + std::to_string(std::size_t{1} << 40)));
+  CHECK(all_sentinel(y));
 }

@@ -150,7 +150,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
   }
   const int num_threads = in.ConsumeIntegralInRange<int>(-1, 4);
-  gn_options o;
+  // gn_options followed by the bytes a newer header's fields would occupy: a struct_size past this version's
+  // struct is valid only when they are zero, so the bad-size case sets them.
+  struct {
+    gn_options known;
+    std::uint64_t unknown;
+  } newer{};
+  gn_options& o = newer.known;
   gn_options_init(&o);
   o.num_threads = num_threads;
   int dtype = GN_DTYPE_F32, layout = GN_LAYOUT_NCHW, act = GN_ACTIVATION_NONE;
@@ -260,7 +266,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   o.sum = want_sum ? sum : nullptr;
   o.mean = want_stats ? mean.data() : nullptr;
   o.rstd = want_stats ? rstd.data() : nullptr;
-  if (bad_struct) o.struct_size = in.ConsumeBool() ? 0 : sizeof(gn_options) + 8;
+  if (bad_struct) {
+    const bool zero = in.ConsumeBool();
+    o.struct_size = zero ? 0 : sizeof(gn_options) + sizeof newer.unknown;
+    newer.unknown = zero ? 0 : 1;  // a field this library version does not know, set
+  }
   gn_status st;
   if (use_ex) {
     st = gn_group_norm_ex(xp, yp, gp, bp, batch, channels, spatial, groups, eps, &o);
