@@ -40,11 +40,16 @@ bool isa_supported(isa k) noexcept {
     case isa::scalar:
       return true;
 #if defined(GROUPNORM_HAVE_X86_KERNELS)
+    // Each family needs every extension its file is compiled with (lib/CMakeLists.txt), since the compiler
+    // may use any of them anywhere in that file. kernels_avx2.cpp: -mavx2 -mfma -mf16c. kernels_avx512.cpp:
+    // -mavx512f/bw/vl/dq (-mavx512f implies AVX2) plus -mfma -mf16c, which no AVX-512 flag implies: the
+    // AVX2 family's checks and the AVX-512 ones.
     case isa::avx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case isa::avx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+      return isa_supported(isa::avx2) && __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512dq");
 #else
     case isa::avx2:
     case isa::avx512:
