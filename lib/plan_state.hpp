@@ -17,8 +17,9 @@ inline constexpr std::size_t kSplitSliceElems = 256 * 1024;
 // stack).
 inline constexpr std::size_t kMinChunkElems = 8 * kBlockElems;
 inline constexpr std::size_t kMaxChunks = 512;
-// Outputs at least this large are written with non-temporal stores (measured on the 2-core reference machine:
-// above its aggregate L2 they win 15-40%, below it they lose up to 20%). GROUPNORM_STREAM_BYTES overrides it.
+// f32 outputs at least this large are written with non-temporal stores where the kernels' stores cover whole
+// lines (measured on the 2-core reference machine: above its aggregate L2 they win 15-40%, below it they lose
+// up to 20%). GROUPNORM_STREAM_BYTES overrides it.
 inline constexpr std::size_t kStreamBytes = 4u << 20;
 // NHWC: target elements of a row chunk; most (sample, chunk, group) partial moments of a row-split run (they
 // live on the stack of execute_nhwc: 48 KiB); most groups of a unit (per-task stack: 2 moments + 1 stats

@@ -1,9 +1,11 @@
 /* groupnorm — deterministic Group Normalization for CPUs (C ABI).
  *
  * Conventions: every entry point returns a gn_status and never lets an exception escape; memory is owned by
- * the caller; on any error nothing is written (y, sum, mean, rstd, and x when in place are untouched) and
- * gn_last_error() describes the problem. y == x means in place; any other overlap of an output with an input
- * is an error. Results are bitwise identical for every num_threads. */
+ * the caller; gn_last_error() describes any error. Every argument is checked before the first write, so after
+ * GN_INVALID_ARGUMENT (and after GN_OUT_OF_MEMORY from creating an arena) y, sum, mean, rstd, and x when in
+ * place are untouched. A GN_OUT_OF_MEMORY from oneTBB's task allocation during a parallel run may come after
+ * part of them was written; they are then unspecified. y == x means in place; any other overlap of an output
+ * with an input is an error. Results are bitwise identical for every num_threads. */
 #ifndef GROUPNORM_GROUPNORM_H
 #define GROUPNORM_GROUPNORM_H
 

@@ -88,7 +88,10 @@ class plan {
   explicit plan(const problem& p);
 
   // Out of place (or in place when y.data() == x.data()), float32. Throws groupnorm::invalid_argument on bad
-  // buffers, before writing anything. arena == nullptr: runs in the calling thread's current arena.
+  // buffers, before writing anything. arena == nullptr: runs in the calling thread's current arena. A run of
+  // fewer than 32768 elements, or whose arena has concurrency 1, stays on the calling thread without entering
+  // the arena. A parallel run may throw std::bad_alloc from oneTBB's task allocation, possibly after part of
+  // the outputs was written (they are then unspecified).
   void run(std::span<const float> x, std::span<float> y, std::span<const float> gamma = {},
            std::span<const float> beta = {}, tbb::task_arena* arena = nullptr) const;
 
