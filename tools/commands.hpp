@@ -5,4 +5,5 @@
 namespace groupnorm::tool {
 int bench_main(int argc, char** argv);
 int run_main(int argc, char** argv);
+int floor_main(int argc, char** argv);
 }  // namespace groupnorm::tool

@@ -11,7 +11,9 @@ void usage(std::FILE* out) {
       "usage: groupnorm <command> [options]\n"
       "commands:\n"
       "  bench   time GroupNorm against a parallel memcpy of the same bytes (groupnorm bench --help)\n"
-      "  run     GroupNorm of a NumPy .npy file into another (groupnorm run --help)\n",
+      "  run     GroupNorm of a NumPy .npy file into another (groupnorm run --help)\n"
+      "  floor   minimal hand-written kernels that bound what GroupNorm can reach here (groupnorm floor "
+      "--help)\n",
       out);
 }
 }  // namespace
@@ -24,6 +26,7 @@ int main(int argc, char** argv) {
   const std::string cmd = argv[1];
   if (cmd == "bench") return groupnorm::tool::bench_main(argc - 1, argv + 1);
   if (cmd == "run") return groupnorm::tool::run_main(argc - 1, argv + 1);
+  if (cmd == "floor") return groupnorm::tool::floor_main(argc - 1, argv + 1);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     usage(stdout);
     return 0;
