@@ -167,7 +167,8 @@ inline void nhwc_pass(const Src& s, const nhwc_tile& t, std::size_t base, std::s
 
 // Calls f(g, lo, hi) for each group segment [lo, hi) (absolute channels) of tile t, in channel order.
 // One division per call, not per segment: the loop runs three times per block, and a divide per segment (a
-// dependent chain through lo) cost 15% of an InstanceNorm run (C = G = 64).
+// dependent chain through lo) cost a few percent of an InstanceNorm run (C = G = 64: 1.52 -> 1.47 times the
+// memcpy).
 template <class F>
 inline void nhwc_segments(const nhwc_tile& t, std::size_t cpg, F&& f) {
   for (std::size_t lo = t.a, g = t.a / cpg; lo < t.b; ++g) {

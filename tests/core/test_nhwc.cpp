@@ -151,11 +151,12 @@ TEST_CASE(
   // The rows each block samples for its center sit 60 std above the rest, so every block's sampled center is
   // far off its mean and must be refined (d^2 > var / 3). Shapes: one lane per channel, in the units schedule
   // and (first shape, B = 1, G = 1, many rows) the row-split one; packed virtual rows with a remainder (C =
-  // 6); scalar tail lanes (C = 300); tiles that are parts of one group (C = 4500, G = 1); and groups where
-  // only some segments are refined (the last shape marks the sampled rows of even groups only).
+  // 6); scalar tail lanes (C = 300); tiles that are parts of one group, over several blocks (C = 4500, G =
+  // 1); and groups where only some segments are refined (the last shape marks the sampled rows of even groups
+  // only).
   std::uint64_t seed = 260;
   const std::vector<shape> shapes = {{1, 16, 65536, 1}, {2, 16, 4096, 16}, {1, 6, 2741, 3},
-                                     {1, 300, 200, 3},  {1, 4500, 100, 1}, {2, 64, 4096, 4}};
+                                     {1, 300, 500, 3},  {1, 4500, 300, 1}, {2, 64, 4096, 4}};
   for (const shape& s : shapes) {
     CAPTURE(s.name());
     std::vector<float> x = normal(s.elements(), seed++, 1e3, 1.0);
