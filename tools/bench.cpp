@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -201,18 +200,6 @@ void parallel_memcpy(tbb::task_arena& arena, void* dst, const void* src, std::si
         tbb::static_partitioner());
   });
 }
-
-template <class T>
-struct aligned_allocator {
-  using value_type = T;
-  aligned_allocator() = default;
-  template <class U>
-  aligned_allocator(const aligned_allocator<U>&) noexcept {}
-  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
-  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t(64)); }
-  bool operator==(const aligned_allocator&) const noexcept { return true; }
-};
-using aligned_vector = std::vector<float, aligned_allocator<float>>;
 
 struct row {
   shape s;

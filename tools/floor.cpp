@@ -5,7 +5,6 @@
 // arithmetic of the one-pass moments and the apply), so their ratios are floors for the library's ratios in
 // `groupnorm bench` (README, Performance).
 #include <cmath>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -115,20 +114,6 @@ GN_FLOOR_TARGET void sum_then_add(const float* x, float* y, std::size_t n, std::
 }
 #endif
 
-// n floats starting on a 64-byte boundary.
-class aligned_buffer {
- public:
-  explicit aligned_buffer(std::size_t n) : storage_(n + 16) {
-    const auto at = reinterpret_cast<std::uintptr_t>(storage_.data());
-    offset_ = (64 - at % 64) % 64 / sizeof(float);
-  }
-  float* data() { return storage_.data() + offset_; }
-
- private:
-  std::vector<float> storage_;
-  std::size_t offset_ = 0;
-};
-
 void report(const char* name, std::size_t elements, const timing& t, const timing& copy) {
   std::printf("%-44s %9zu %11.3f %10.3f %8.3f\n", name, elements, t.median_s * 1e6, copy.median_s * 1e6,
               t.median_s / copy.median_s);
@@ -158,18 +143,18 @@ int floor_main(int argc, char** argv) {
     return 2;
   }
   std::printf("%-44s %9s %11s %10s %8s\n", "probe (1 thread)", "elements", "median_us", "memcpy_us", "ratio");
-  // 64-byte aligned inputs, as `groupnorm bench` uses (a vector access straddling two lines costs two),
-  // filled with sums of sines so nothing can be folded; the outputs feed a checksum.
+  // 64-byte aligned inputs, as `groupnorm bench` uses, filled with sums of sines so nothing can be folded;
+  // the outputs feed a checksum.
   auto data = [](std::size_t n) {
-    aligned_buffer v(n);
+    aligned_vector v(n);
     for (std::size_t i = 0; i < n; ++i)
-      v.data()[i] = static_cast<float>(std::sin(0.37 * i) + 0.5 * std::sin(0.011 * i));
+      v[i] = static_cast<float>(std::sin(0.37 * i) + 0.5 * std::sin(0.011 * i));
     return v;
   };
   double checksum = 0;
   {
     const std::size_t n = kGroups * kGroupElems;
-    aligned_buffer x = data(n), y(n);
+    aligned_vector x = data(n), y(n);
     const std::vector<float> gamma(kChannels, 1.0f), beta(kChannels, 0.0f);
     const std::vector<float> mean(kGroups, 0.1f), scale(kChannels, 1.5f), shift(kChannels, 0.25f);
     double e[kGroups], q[kGroups];
@@ -183,17 +168,17 @@ int floor_main(int argc, char** argv) {
     const auto [tw, cw] =
         sample_pair([&] { tiny_whole(x.data(), y.data(), gamma.data(), beta.data()); }, copy, seconds);
     report("tiny_b1_c32_8x8 whole call", n, tw, cw);
-    checksum += y.data()[n - 1];
+    checksum += y[n - 1];
   }
   {
     const std::size_t n = 2 * 1280 * 64;  // sd_unet_8x8_c1280_b2
-    aligned_buffer x = data(n), y(n);
+    aligned_vector x = data(n), y(n);
     auto copy = [&] { std::memcpy(y.data(), x.data(), n * sizeof(float)); };
     const auto [tn, cn] = sample_pair([&] { sum_then_add(x.data(), y.data(), n, 2560); }, copy, seconds);
     report("sd_unet_8x8 pattern, NCHW (2560-elem slices)", n, tn, cn);
     const auto [th, ch] = sample_pair([&] { sum_then_add(x.data(), y.data(), n, n / 2); }, copy, seconds);
     report("sd_unet_8x8 pattern, NHWC (320 KiB samples)", n, th, ch);
-    checksum += y.data()[n / 2];
+    checksum += y[n / 2];
   }
   std::printf("(checksum %g)\n", checksum);
   return 0;

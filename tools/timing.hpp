@@ -1,14 +1,30 @@
-// Interleaved timing of two functions, shared by `groupnorm bench` and `groupnorm floor`.
+// Interleaved timing of two functions and 64-byte aligned buffers, shared by `groupnorm bench` and
+// `groupnorm floor`.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
+#include <new>
 #include <utility>
 #include <vector>
 
 namespace groupnorm::tool {
 
 using clock_type = std::chrono::steady_clock;
+
+// Buffers on 64-byte boundaries, so a vector access never straddles two cache lines (it would cost two).
+template <class T>
+struct aligned_allocator {
+  using value_type = T;
+  aligned_allocator() = default;
+  template <class U>
+  aligned_allocator(const aligned_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t(64)); }
+  bool operator==(const aligned_allocator&) const noexcept { return true; }
+};
+using aligned_vector = std::vector<float, aligned_allocator<float>>;
 
 struct timing {
   double median_s;
