@@ -1,99 +1,147 @@
-// Runtime choice of the kernel family: the best the CPU supports, or the one forced by GROUPNORM_ISA / the
-// plan.
-#include <cstdlib>
+// Kernel families: the registry (one line per family), CPU support detected once per process, and the family
+// a plan runs.
+#include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <string>
 
-#include "kernels/kernels.hpp"
+#include "dispatch.hpp"
+#include "environment.hpp"
 
 #if defined(GROUPNORM_HAVE_X86_KERNELS)
 #include <cpuid.h>
-namespace {
-// F16C from CPUID leaf 1, ECX bit 29: clang 14's __builtin_cpu_supports does not know "f16c" (the fuzz
-// build).
-bool cpu_has_f16c() noexcept {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
-}
-}  // namespace
 #endif
+
+namespace groupnorm::detail {
+
+// Each family's table, defined in its kernels_<family>.cpp.
+const kernel_table& kernels_scalar() noexcept;
+#if defined(GROUPNORM_HAVE_X86_KERNELS)
+const kernel_table& kernels_avx2() noexcept;
+const kernel_table& kernels_avx512() noexcept;
+#endif
+
+namespace {
+
+bool always() noexcept {
+  return true;
+}
+
+#if defined(GROUPNORM_HAVE_X86_KERNELS)
+// Each family needs every extension its file is compiled with (lib/CMakeLists.txt), since the compiler may
+// use any of them anywhere in that file. F16C comes from CPUID leaf 1, ECX bit 29: clang 14's
+// __builtin_cpu_supports does not know "f16c" (the fuzz build).
+bool x86_avx2() noexcept {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+  return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+// -mavx512f/bw/vl/dq plus -mfma -mf16c, which no AVX-512 flag implies: the AVX2 family's checks too.
+bool x86_avx512() noexcept {
+  return x86_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+#define GN_X86(f) f
+#else
+#define GN_X86(f) nullptr
+#endif
+
+struct family {
+  isa id;
+  const char* name;
+  bool (*supported)() noexcept;             // nullptr: not built for this target
+  const kernel_table& (*table)() noexcept;  // nullptr: not built for this target
+};
+
+// In increasing order of preference: `automatic` picks the last one the CPU supports.
+constexpr family kFamilies[] = {
+    {isa::scalar, "scalar", always, kernels_scalar},
+    {isa::avx2, "avx2", GN_X86(x86_avx2), GN_X86(kernels_avx2)},
+    {isa::avx512, "avx512", GN_X86(x86_avx512), GN_X86(kernels_avx512)},
+};
+constexpr std::size_t kFamilyCount = std::size(kFamilies);
+
+const family* find(isa k) noexcept {
+  for (const family& f : kFamilies)
+    if (f.id == k) return &f;
+  return nullptr;
+}
+
+// What this CPU supports, detected at the first use: CPUID traps to the hypervisor on virtual machines (about
+// 14 us each), so it must not run per plan.
+struct cpu_support {
+  bool supported[kFamilyCount];
+  isa best;
+};
+
+const cpu_support& detected() noexcept {
+  static const cpu_support cpu = [] {
+    cpu_support c{};
+    c.best = isa::scalar;
+    for (std::size_t i = 0; i < kFamilyCount; ++i) {
+      c.supported[i] =
+          kFamilies[i].supported != nullptr && kFamilies[i].table != nullptr && kFamilies[i].supported();
+      if (c.supported[i]) c.best = kFamilies[i].id;
+    }
+    return c;
+  }();
+  return cpu;
+}
+
+}  // namespace
+
+bool known_isa(isa k) noexcept {
+  return k == isa::automatic || find(k) != nullptr;
+}
+
+bool parse_isa_name(const char* name, isa& out) noexcept {
+  if (std::strcmp(name, "automatic") == 0) {
+    out = isa::automatic;
+    return true;
+  }
+  for (const family& f : kFamilies)
+    if (std::strcmp(name, f.name) == 0) {
+      out = f.id;
+      return true;
+    }
+  return false;
+}
+
+std::string isa_names() {
+  std::string names = "automatic";
+  for (const family& f : kFamilies) names += std::string(", ") + f.name;
+  return names;
+}
+
+isa best_supported_isa() noexcept {
+  return detected().best;
+}
+
+const kernel_table& kernels_for(isa requested) {
+  const isa forced = process_environment().forced_isa;
+  const isa chosen = requested != isa::automatic ? requested
+                     : forced != isa::automatic  ? forced
+                                                 : best_supported_isa();
+  if (!isa_supported(chosen))
+    throw invalid_argument(std::string("groupnorm: kernel isa '") + to_string(chosen) +
+                           "' is not supported by this CPU or build");
+  return find(chosen)->table();
+}
+
+}  // namespace groupnorm::detail
 
 namespace groupnorm {
 
 const char* to_string(isa k) noexcept {
-  switch (k) {
-    case isa::automatic:
-      return "automatic";
-    case isa::scalar:
-      return "scalar";
-    case isa::avx2:
-      return "avx2";
-    case isa::avx512:
-      return "avx512";
-  }
-  return "unknown";
+  if (k == isa::automatic) return "automatic";
+  const detail::family* f = detail::find(k);
+  return f ? f->name : "unknown";
 }
 
 bool isa_supported(isa k) noexcept {
-  switch (k) {
-    case isa::automatic:
-    case isa::scalar:
-      return true;
-#if defined(GROUPNORM_HAVE_X86_KERNELS)
-    // Each family needs every extension its file is compiled with (lib/CMakeLists.txt), since the compiler
-    // may use any of them anywhere in that file. kernels_avx2.cpp: -mavx2 -mfma -mf16c. kernels_avx512.cpp:
-    // -mavx512f/bw/vl/dq (-mavx512f implies AVX2) plus -mfma -mf16c, which no AVX-512 flag implies: the
-    // AVX2 family's checks and the AVX-512 ones.
-    case isa::avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
-    case isa::avx512:
-      return isa_supported(isa::avx2) && __builtin_cpu_supports("avx512f") &&
-             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("avx512dq");
-#else
-    case isa::avx2:
-    case isa::avx512:
-      return false;
-#endif
-  }
-  return false;
+  if (k == isa::automatic) return true;
+  const detail::family* f = detail::find(k);
+  return f != nullptr && detail::detected().supported[f - detail::kFamilies];
 }
 
-namespace detail {
-
-isa best_supported_isa() noexcept {
-  if (isa_supported(isa::avx512)) return isa::avx512;
-  if (isa_supported(isa::avx2)) return isa::avx2;
-  return isa::scalar;
-}
-
-namespace {
-isa isa_from_environment() {
-  const char* env = std::getenv("GROUPNORM_ISA");
-  if (env == nullptr || *env == '\0' || std::strcmp(env, "automatic") == 0) return best_supported_isa();
-  for (isa k : {isa::scalar, isa::avx2, isa::avx512})
-    if (std::strcmp(env, to_string(k)) == 0) return k;
-  throw invalid_argument(std::string("GROUPNORM_ISA is '") + env +
-                         "', expected one of automatic, scalar, avx2, avx512");
-}
-}  // namespace
-
-const kernel_table& kernels_for(isa family) {
-  const isa chosen = family == isa::automatic ? isa_from_environment() : family;
-  if (!isa_supported(chosen))
-    throw invalid_argument(std::string("kernel isa '") + to_string(chosen) +
-                           "' is not supported by this CPU or build");
-  switch (chosen) {
-#if defined(GROUPNORM_HAVE_X86_KERNELS)
-    case isa::avx512:
-      return kernels_avx512();
-    case isa::avx2:
-      return kernels_avx2();
-#endif
-    default:
-      return kernels_scalar();
-  }
-}
-
-}  // namespace detail
 }  // namespace groupnorm

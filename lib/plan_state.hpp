@@ -19,7 +19,7 @@ inline constexpr std::size_t kMinChunkElems = 8 * kBlockElems;
 inline constexpr std::size_t kMaxChunks = 512;
 // f32 outputs at least this large are written with non-temporal stores where the kernels' stores cover whole
 // lines (measured on the 2-core reference machine: above its aggregate L2 they win 15-40%, below it they lose
-// up to 20%). GROUPNORM_STREAM_BYTES overrides it.
+// up to 20%). GROUPNORM_STREAM_BYTES overrides it (lib/environment.cpp).
 inline constexpr std::size_t kStreamBytes = 4u << 20;
 // NHWC: target elements of a row chunk; most (sample, chunk, group) partial moments of a row-split run (they
 // live on the stack of execute_nhwc: 48 KiB); most groups of a unit (per-task stack: 2 moments + 1 stats

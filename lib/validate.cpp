@@ -3,11 +3,12 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <limits>
 #include <numeric>
 #include <string>
 
+#include "dispatch.hpp"
+#include "environment.hpp"
 #include "plan_state.hpp"
 
 namespace groupnorm::detail {
@@ -81,6 +82,7 @@ void plan_nhwc(plan_state& s) {
 }  // namespace
 
 plan_state make_plan_state(const problem& p) {
+  check_environment();
   if (p.channels == 0) fail("channels = 0, expected at least 1");
   if (p.num_groups == 0) fail("num_groups = 0, expected at least 1");
   if (p.channels % p.num_groups != 0)
@@ -94,9 +96,8 @@ plan_state make_plan_state(const problem& p) {
   const int a = static_cast<int>(p.fused_activation);
   if (a < 0 || a >= kActivations)
     fail("activation = " + std::to_string(a) + ", expected none (0), relu (1), silu (2) or gelu (3)");
-  const int k = static_cast<int>(p.kernel_isa);
-  if (k < 0 || k > static_cast<int>(isa::avx512))
-    fail("isa = " + std::to_string(k) + ", expected automatic (0), scalar (1), avx2 (2) or avx512 (3)");
+  if (!known_isa(p.kernel_isa))
+    fail("isa = " + std::to_string(static_cast<int>(p.kernel_isa)) + ", expected one of " + isa_names());
 
   plan_state s;
   s.desc = p;
@@ -129,8 +130,7 @@ plan_state make_plan_state(const problem& p) {
   if (p.memory_layout == layout::nhwc) plan_nhwc(s);
 
   s.kernels = &kernels_for(p.kernel_isa);
-  const char* stream_env = std::getenv("GROUPNORM_STREAM_BYTES");  // tuning override, bytes
-  s.stream_output = total_bytes >= (stream_env ? std::strtoull(stream_env, nullptr, 10) : kStreamBytes);
+  s.stream_output = total_bytes >= process_environment().stream_bytes;
   return s;
 }
 
