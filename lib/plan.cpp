@@ -19,18 +19,9 @@ const char* dtype_name(dtype d) {
   return d == dtype::f32 ? "f32" : d == dtype::f16 ? "f16" : "bf16";
 }
 
-// An optional buffer: an empty span means absent, whatever its data() (an empty vector with reserved
-// capacity, a zero-length subspan of a real buffer), so the kernels see null exactly when there is nothing to
-// use.
-template <class T>
-T* present_or_null(std::span<T> s) noexcept {
-  return s.empty() ? nullptr : s.data();
-}
-
 }  // namespace
 
-plan::plan(const problem& p)
-    : state_(std::make_shared<const detail::plan_state>(detail::make_plan_state(p))) {}
+plan::plan(const problem& p) : state_(detail::make_shared_plan_state(p)) {}
 
 template <class T>
 void plan::run(const tensors<T>& t, tbb::task_arena* arena) const {
@@ -38,18 +29,15 @@ void plan::run(const tensors<T>& t, tbb::task_arena* arena) const {
   if (dtype_of<T>() != s.desc.data_type)
     throw invalid_argument(std::string("groupnorm: buffers are ") + dtype_name(dtype_of<T>()) +
                            ", expected " + dtype_name(s.desc.data_type) + " (the plan's data_type)");
-  const detail::run_buffers b{t.x.data(),
-                              present_or_null(t.residual),
-                              t.y.data(),
-                              present_or_null(t.sum),
-                              present_or_null(t.gamma),
-                              present_or_null(t.beta),
-                              present_or_null(t.mean),
-                              present_or_null(t.rstd)};
-  const detail::buffer_sizes n{t.x.size(),        t.y.size(),   t.gamma.size(), t.beta.size(),
-                               t.residual.size(), t.sum.size(), t.mean.size(),  t.rstd.size()};
-  detail::validate_run(s, b, n);
-  detail::execute(s, b, arena);
+  const detail::sized_buffers b{{t.x.data(), t.x.size()},
+                                {t.y.data(), t.y.size()},
+                                {t.gamma.data(), t.gamma.size()},
+                                {t.beta.data(), t.beta.size()},
+                                {t.residual.data(), t.residual.size()},
+                                {t.sum.data(), t.sum.size()},
+                                {t.mean.data(), t.mean.size()},
+                                {t.rstd.data(), t.rstd.size()}};
+  detail::run_call(s, detail::call_from_sized(b, arena));
 }
 
 template void plan::run<float>(const tensors<float>&, tbb::task_arena*) const;

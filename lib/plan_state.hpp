@@ -3,6 +3,7 @@
 
 #include <cstddef>
 
+#include "entry.hpp"
 #include "groupnorm/groupnorm.hpp"
 #include "kernels/kernels.hpp"
 
@@ -64,17 +65,6 @@ struct plan_state {
   bool stream_output = false;
 };
 
-struct run_buffers {
-  const void* x = nullptr;
-  const void* residual = nullptr;
-  void* y = nullptr;
-  void* sum = nullptr;
-  const float* gamma = nullptr;
-  const float* beta = nullptr;
-  float* mean = nullptr;
-  float* rstd = nullptr;
-};
-
 // p + bytes; a null pointer (an absent optional buffer) stays null.
 inline const void* advance(const void* p, std::size_t bytes) noexcept {
   return p ? static_cast<const char*>(p) + bytes : nullptr;
@@ -89,11 +79,6 @@ slice_stats finish_slice(const plan_state& s, const run_buffers& b, std::size_t 
 
 // Validates a problem and fixes its schedule (throws groupnorm::invalid_argument). No heap allocation.
 plan_state make_plan_state(const problem& p);
-
-// Sizes of one run's buffers, for validation against the plan: element counts, 0 = absent.
-struct buffer_sizes {
-  std::size_t x, y, gamma, beta, residual, sum, mean, rstd;
-};
 
 // Validates the buffers of a run against the plan (sizes, presence, aliasing); throws before anything is
 // written.

@@ -23,8 +23,9 @@ typedef enum gn_status {
 } gn_status;
 
 /* NCHW float32 GroupNorm. x and y hold batch * channels * spatial floats; gamma / beta hold `channels` floats
- * or are NULL (then 1 and 0). num_threads: 0 = all hardware threads, n > 0 = at most n (arenas are cached per
- * count, not rebuilt per call), n < 0 is an error. Never throws. */
+ * or are NULL (then 1 and 0). num_threads: 0 = all hardware threads, n > 0 = at most n (an arena per count,
+ * created on first use and kept: no allocation or thread creation once it exists), n < 0 is an error. Never
+ * throws. */
 gn_status gn_group_norm_f32(const float* x, float* y, const float* gamma, const float* beta, size_t batch,
                             size_t channels, size_t spatial, size_t num_groups, float epsilon,
                             int num_threads);
@@ -72,6 +73,77 @@ void gn_options_init(gn_options* options);
 gn_status gn_group_norm_ex(const void* x, void* y, const float* gamma, const float* beta, size_t batch,
                            size_t channels, size_t spatial, size_t num_groups, float epsilon,
                            const gn_options* options);
+
+/* ---- Plans and arenas: validate once, run many times ----------------------------------------------------
+ *
+ *   gn_problem p;  gn_problem_init(&p);
+ *   p.batch = 1; p.channels = 32; p.spatial = 64; p.num_groups = 8;
+ *   gn_plan* plan;  gn_plan_create(&p, &plan);          (checks every field once)
+ *   gn_tensors t;  gn_tensors_init(&t);  t.x = x;  t.y = y;
+ *   gn_plan_run(plan, &t, NULL);                          (as often as needed, from any thread)
+ *   gn_plan_destroy(plan);
+ *
+ * struct_size of gn_problem and gn_tensors follows the rules of gn_options: sizeof as compiled, the offset of
+ * a field after struct_size (an older header's struct: the fields from there keep their defaults), or a
+ * larger size, at most 4096, whose bytes past this header's struct are all zero. Any other size is
+ * GN_INVALID_ARGUMENT naming struct_size. On any error the outputs (*out, y, sum, mean, rstd) are untouched.
+ */
+
+/* What to normalize; set by gn_problem_init, then checked once by gn_plan_create. */
+typedef struct gn_problem {
+  size_t struct_size;       /* sizeof(gn_problem) as the caller compiled it */
+  size_t batch;             /* default 1 */
+  size_t channels;          /* default 0: must be set */
+  size_t spatial;           /* product of the spatial dims (H*W, D*H*W, or 1); default 1 */
+  size_t num_groups;        /* must divide channels; default 0: must be set */
+  float epsilon;            /* finite, >= 0; default 1e-5 */
+  gn_layout layout;         /* default GN_LAYOUT_NCHW */
+  gn_dtype dtype;           /* storage of x, y, residual, sum; default GN_DTYPE_F32 */
+  gn_activation activation; /* applied after the affine; default none */
+  int residual;             /* non-zero: every run passes a residual (normalize x + residual); default 0 */
+} gn_problem;
+
+/* The buffers of one run; gn_tensors_init sets struct_size and NULLs. A non-null pointer stands for a
+ * buffer of the size the plan expects; NULL means absent (gamma = 1, beta = 0, no sum / mean / rstd). */
+typedef struct gn_tensors {
+  size_t struct_size;   /* sizeof(gn_tensors) as the caller compiled it */
+  const void* x;        /* batch * channels * spatial elements of the plan's dtype */
+  void* y;              /* same size as x; y == x runs in place */
+  const float* gamma;   /* channels, or NULL */
+  const float* beta;    /* channels, or NULL */
+  const void* residual; /* same size as x: required iff the plan has residual, else NULL */
+  void* sum;            /* optional (needs residual): receives x + residual */
+  float* mean;          /* optional: batch * num_groups means */
+  float* rstd;          /* optional: batch * num_groups values 1 / sqrt(var + epsilon) */
+} gn_tensors;
+
+/* A validated problem with its fixed schedule: immutable, usable from any number of threads at once. */
+typedef struct gn_plan gn_plan;
+/* A oneTBB task arena of a fixed thread count. */
+typedef struct gn_arena gn_arena;
+
+/* Fill *p / *t with the defaults and set struct_size. NULL is a no-op. */
+void gn_problem_init(gn_problem* p);
+void gn_tensors_init(gn_tensors* t);
+
+/* Checks *p (the messages of gn_group_norm_ex) and stores a new plan in *out. Allocates; may take tens of
+ * microseconds on the first call of a process (CPU detection). */
+gn_status gn_plan_create(const gn_problem* p, gn_plan** out);
+
+/* Runs the plan on t. arena NULL: the calling thread's current arena (the default arena of all hardware
+ * threads unless the caller is inside a tbb::task_arena). A run of fewer than 32768 elements, or on an arena
+ * of one thread, stays on the calling thread. Allocates nothing and creates no thread. */
+gn_status gn_plan_run(const gn_plan* plan, const gn_tensors* t, gn_arena* arena);
+
+/* Frees the plan; NULL is a no-op. No run of it may be in progress. */
+void gn_plan_destroy(gn_plan* plan);
+
+/* Stores in *out an arena of num_threads threads: 0 = all hardware threads; a count above the hardware is
+ * capped at it; negative is an error. Worker threads start on the first parallel run. */
+gn_status gn_arena_create(int num_threads, gn_arena** out);
+
+/* Frees the arena; NULL is a no-op. No run in it may be in progress. */
+void gn_arena_destroy(gn_arena* arena);
 
 #ifdef __cplusplus
 }

@@ -44,10 +44,21 @@ struct bufs {
 
 }  // namespace
 
-TEST_CASE("a run on a prepared plan performs zero heap allocations (tiny, split, many pairs, fused)") {
+// The entry points a test case goes through: the C++ plan with an explicit arena and in the current arena,
+// the one-shot C functions on their cached arena, and the C plan on the calling thread's arena and on a
+// gn_arena.
+enum entry : int { cpp_arena, cpp_current, c_f32, c_ex, c_plan_current, c_plan_arena, kEntries };
+const char* const kEntryNames[] = {"C++ plan, explicit arena", "C++ plan, current arena",
+                                   "gn_group_norm_f32",        "gn_group_norm_ex",
+                                   "gn_plan_run, NULL arena",  "gn_plan_run, gn_arena"};
+
+TEST_CASE("a run through every entry point performs zero heap allocations (tiny, split, many pairs, fused)") {
   tbb::task_arena arena(tbb::info::default_concurrency());
   arena.initialize();
+  gn_arena* c_arena = nullptr;
+  REQUIRE(gn_arena_create(0, &c_arena) == GN_OK);
   std::vector<groupnorm::plan> plans;
+  std::vector<gn_plan*> c_plans;
   std::vector<bufs> data;
   for (const case_t& c : kCases) {
     groupnorm::problem p;
@@ -57,6 +68,15 @@ TEST_CASE("a run on a prepared plan performs zero heap allocations (tiny, split,
     p.num_groups = c.groups;
     p.residual = c.residual;
     plans.emplace_back(p);
+    gn_problem cp;
+    gn_problem_init(&cp);
+    cp.batch = c.batch;
+    cp.channels = c.channels;
+    cp.spatial = c.spatial;
+    cp.num_groups = c.groups;
+    cp.residual = c.residual ? 1 : 0;
+    c_plans.push_back(nullptr);
+    REQUIRE(gn_plan_create(&cp, &c_plans.back()) == GN_OK);
     const std::size_t n = c.batch * c.channels * c.spatial, pairs = c.batch * c.groups;
     bufs b;
     b.x.resize(n);
@@ -74,33 +94,43 @@ TEST_CASE("a run on a prepared plan performs zero heap allocations (tiny, split,
   }
   auto run = [&](std::size_t i, int how) {
     const groupnorm::plan& pl = plans[i];
+    const case_t& c = kCases[i];
     bufs& b = data[i];
-    if (kCases[i].residual) {
-      groupnorm::tensors<float> t{.x = b.x,
-                                  .y = b.y,
-                                  .gamma = b.gamma,
-                                  .beta = b.beta,
-                                  .residual = b.r,
-                                  .sum = b.sum,
-                                  .mean = b.mean,
-                                  .rstd = b.rstd};
-      if (how == 1)
-        arena.execute([&] { pl.run(t); });
-      else
-        pl.run(t, &arena);
-      return;
-    }
+    const bool r = c.residual;
+    groupnorm::tensors<float> t{.x = b.x, .y = b.y, .gamma = b.gamma, .beta = b.beta};
+    if (r) t.residual = b.r, t.sum = b.sum, t.mean = b.mean, t.rstd = b.rstd;
     switch (how) {
-      case 0:
-        pl.run(b.x, b.y, b.gamma, b.beta, &arena);
+      case cpp_arena:
+        pl.run(t, &arena);
         break;
-      case 1:  // the caller's current arena
-        arena.execute([&] { pl.run(b.x, b.y, b.gamma, b.beta); });
+      case cpp_current:
+        arena.execute([&] { pl.run(t); });
         break;
-      default: {  // the C ABI on its cached arena (warm)
-        const case_t& c = kCases[i];
+      case c_f32:  // no residual form
         REQUIRE(gn_group_norm_f32(b.x.data(), b.y.data(), b.gamma.data(), b.beta.data(), c.batch, c.channels,
                                   c.spatial, c.groups, 1e-5f, 0) == GN_OK);
+        break;
+      case c_ex: {
+        gn_options o;
+        gn_options_init(&o);
+        if (r) o.residual = b.r.data(), o.sum = b.sum.data(), o.mean = b.mean.data(), o.rstd = b.rstd.data();
+        REQUIRE(gn_group_norm_ex(b.x.data(), b.y.data(), b.gamma.data(), b.beta.data(), c.batch, c.channels,
+                                 c.spatial, c.groups, 1e-5f, &o) == GN_OK);
+        break;
+      }
+      default: {
+        gn_tensors ct;
+        gn_tensors_init(&ct);
+        ct.x = b.x.data();
+        ct.y = b.y.data();
+        ct.gamma = b.gamma.data();
+        ct.beta = b.beta.data();
+        if (r)
+          ct.residual = b.r.data(), ct.sum = b.sum.data(), ct.mean = b.mean.data(), ct.rstd = b.rstd.data();
+        if (how == c_plan_current)
+          arena.execute([&] { REQUIRE(gn_plan_run(c_plans[i], &ct, nullptr) == GN_OK); });
+        else
+          REQUIRE(gn_plan_run(c_plans[i], &ct, c_arena) == GN_OK);
       }
     }
   };
@@ -114,29 +144,32 @@ TEST_CASE("a run on a prepared plan performs zero heap allocations (tiny, split,
     CHECK(gn_alloc::news.load() > news0);
     if (gn_alloc::kMallocCounted) CHECK(gn_alloc::mallocs.load() > mallocs0 + 1);
   }
-  // Warm-up: TBB creates its workers, task pools and per-thread data on first use; the C ABI creates its
-  // arena.
+  // Warm-up: TBB creates its workers, task pools and per-thread data on first use; the one-shot C ABI
+  // creates its arena.
   for (int w = 0; w < 5; ++w)
     for (std::size_t i = 0; i < plans.size(); ++i)
-      for (int how = 0; how < 3; ++how) run(i, how);
+      for (int how = 0; how < kEntries; ++how)
+        if (!(kCases[i].residual && how == c_f32)) run(i, how);
   for (bufs& b : data) b.expected = b.y;
 
   for (std::size_t i = 0; i < plans.size(); ++i) {
-    for (int how = 0; how < 3; ++how) {
-      if (kCases[i].residual && how == 2) continue;  // the plain C entry point has no residual
+    for (int how = 0; how < kEntries; ++how) {
+      if (kCases[i].residual && how == c_f32) continue;  // the plain C entry point has no residual
       std::fill(data[i].y.begin(), data[i].y.end(), 0.0f);
       const unsigned long news0 = gn_alloc::news.load(), mallocs0 = gn_alloc::mallocs.load();
       const unsigned long mmaps0 = gn_alloc::mmaps.load();
       for (int r = 0; r < 50; ++r) run(i, how);
       const unsigned long news = gn_alloc::news.load() - news0, mallocs = gn_alloc::mallocs.load() - mallocs0;
       const unsigned long mmaps = gn_alloc::mmaps.load() - mmaps0;
-      INFO(kCases[i].name << (how == 0 ? " (explicit arena)" : how == 1 ? " (current arena)" : " (C ABI)"));
+      INFO(kCases[i].name << " (" << kEntryNames[how] << ")");
       CHECK(news == 0);
       CHECK(mallocs == 0);
       CHECK(mmaps == 0);
       CHECK(std::memcmp(data[i].y.data(), data[i].expected.data(), data[i].y.size() * sizeof(float)) == 0);
     }
   }
+  for (gn_plan* p : c_plans) gn_plan_destroy(p);
+  gn_arena_destroy(c_arena);
   const std::string what = gn_alloc::kMallocCounted
                                ? "operator new, malloc family and mmap counted"
                                : "operator new counted (sanitizer build: malloc belongs to it)";

@@ -1,0 +1,124 @@
+// The C plan and arena API: gn_problem / gn_tensors, gn_plan_* and gn_arena_*. A run reads the caller's
+// gn_tensors into a local copy and goes through the same entry point as every other surface.
+#include <memory>
+#include <new>
+#include <string>
+
+#include <oneapi/tbb/task_arena.h>
+
+#include "c_api_support.hpp"
+#include "groupnorm/groupnorm.h"
+#include "plan_state.hpp"
+
+struct gn_plan {
+  groupnorm::detail::plan_state state;
+};
+
+struct gn_arena {
+  explicit gn_arena(int threads) : arena(threads) {}
+  tbb::task_arena arena;
+};
+
+namespace groupnorm::detail {
+namespace {
+
+// Sizes an older header's struct may have (offsets of the fields after struct_size) and this header's.
+constexpr std::size_t kProblemSizes[] = {offsetof(gn_problem, batch),    offsetof(gn_problem, channels),
+                                         offsetof(gn_problem, spatial),  offsetof(gn_problem, num_groups),
+                                         offsetof(gn_problem, epsilon),  offsetof(gn_problem, layout),
+                                         offsetof(gn_problem, dtype),    offsetof(gn_problem, activation),
+                                         offsetof(gn_problem, residual), sizeof(gn_problem)};
+constexpr struct_names kProblemNames{"problem", "gn_problem", "gn_problem_init"};
+
+constexpr std::size_t kTensorsSizes[] = {
+    offsetof(gn_tensors, x),    offsetof(gn_tensors, y),        offsetof(gn_tensors, gamma),
+    offsetof(gn_tensors, beta), offsetof(gn_tensors, residual), offsetof(gn_tensors, sum),
+    offsetof(gn_tensors, mean), offsetof(gn_tensors, rstd),     sizeof(gn_tensors)};
+constexpr struct_names kTensorsNames{"tensors", "gn_tensors", "gn_tensors_init"};
+
+void require(const void* p, const char* name) {
+  if (p == nullptr) throw invalid_argument(std::string("groupnorm: ") + name + " is null");
+}
+
+problem problem_from(const gn_problem& c) {
+  problem p;
+  p.batch = c.batch;
+  p.channels = c.channels;
+  p.spatial = c.spatial;
+  p.num_groups = c.num_groups;
+  p.epsilon = c.epsilon;
+  p.memory_layout = static_cast<layout>(raw_enum(c.layout));
+  p.data_type = static_cast<dtype>(raw_enum(c.dtype));
+  p.fused_activation = static_cast<activation>(raw_enum(c.activation));
+  p.residual = c.residual != 0;
+  return p;
+}
+
+}  // namespace
+}  // namespace groupnorm::detail
+
+extern "C" {
+
+void gn_problem_init(gn_problem* p) {
+  if (p == nullptr) return;
+  *p = gn_problem{};
+  p->struct_size = sizeof(gn_problem);
+  p->batch = 1;
+  p->spatial = 1;
+  p->epsilon = 1e-5f;
+}
+
+void gn_tensors_init(gn_tensors* t) {
+  if (t == nullptr) return;
+  *t = gn_tensors{};
+  t->struct_size = sizeof(gn_tensors);
+}
+
+gn_status gn_plan_create(const gn_problem* p, gn_plan** out) {
+  using namespace groupnorm::detail;
+  return guarded([&] {
+    require(p, "problem");
+    require(out, "out");
+    gn_problem c;
+    gn_problem_init(&c);
+    read_versioned(*p, c, kProblemSizes, kProblemNames);
+    auto plan = std::make_unique<gn_plan>(gn_plan{make_plan_state(problem_from(c))});
+    *out = plan.release();
+  });
+}
+
+gn_status gn_plan_run(const gn_plan* plan, const gn_tensors* t, gn_arena* arena) {
+  using namespace groupnorm::detail;
+  return guarded([&] {
+    require(plan, "plan");
+    require(t, "tensors");
+    gn_tensors c;
+    gn_tensors_init(&c);
+    read_versioned(*t, c, kTensorsSizes, kTensorsNames);
+    const run_buffers b{c.x, c.residual, c.y, c.sum, c.gamma, c.beta, c.mean, c.rstd};
+    run_call(plan->state, call_from_pointers(plan->state, b, arena ? &arena->arena : nullptr));
+  });
+}
+
+void gn_plan_destroy(gn_plan* plan) {
+  delete plan;
+}
+
+gn_status gn_arena_create(int num_threads, gn_arena** out) {
+  using namespace groupnorm::detail;
+  return guarded([&] {
+    require(out, "out");
+    if (num_threads < 0)
+      throw groupnorm::invalid_argument("groupnorm: num_threads = " + std::to_string(num_threads) +
+                                        ", expected 0 (all hardware threads) or a positive count");
+    auto arena = std::make_unique<gn_arena>(capped_threads(num_threads));
+    arena->arena.initialize();
+    *out = arena.release();
+  });
+}
+
+void gn_arena_destroy(gn_arena* arena) {
+  delete arena;
+}
+
+}  // extern "C"
