@@ -64,6 +64,14 @@ constexpr std::size_t kOptionsSizes[] = {
     offsetof(gn_options, rstd),     offsetof(gn_options, num_threads), sizeof(gn_options)};
 constexpr struct_names kOptionsNames{"options", "gn_options", "gn_options_init"};
 
+}  // namespace
+
+void read_options(const gn_options& in, gn_options& out) {
+  read_versioned(in, out, kOptionsSizes, kOptionsNames);
+}
+
+namespace {
+
 gn_status run_one_shot(const void* x, void* y, const float* gamma, const float* beta, std::size_t batch,
                        std::size_t channels, std::size_t spatial, std::size_t num_groups, float epsilon,
                        const gn_options& o) {

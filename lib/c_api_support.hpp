@@ -91,4 +91,7 @@ void read_versioned(const T& in, T& out, const std::size_t (&sizes)[N], const st
   out.struct_size = sizeof(T);
 }
 
+// Copies a caller's gn_options into out (defaults set) by read_versioned's rules.
+void read_options(const gn_options& in, gn_options& out);
+
 }  // namespace groupnorm::detail

@@ -17,6 +17,7 @@
 #include <oneapi/tbb/partitioner.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include "bench_backward.hpp"
 #include "commands.hpp"
 #include "groupnorm/groupnorm.hpp"
 #include "reference.hpp"
@@ -50,6 +51,7 @@ struct options {
   std::string json;
   isa kernel = isa::automatic;
   activation act = activation::none;  // problem::fused_activation
+  bool backward = false;              // --direction backward (tools/bench_backward.cpp)
   double seconds = 0.25;              // sampling time per (shape, threads)
 };
 
@@ -69,6 +71,8 @@ void usage(std::FILE* out) {
       "  --isa        scalar | avx2 | avx512 | automatic (default)\n"
       "  --activation none (default) | relu | silu | gelu: the fused epilogue (problem::fused_activation);\n"
       "               the float64 reference applies the same activation before the comparison\n"
+      "  --direction  forward (default) | backward: time plan::run_backward (saved statistics given, dx,\n"
+      "               dgamma and dbeta computed) against a memcpy of 1.5x the forward's bytes\n"
       "  --seconds    sampling time per row (default 0.25)\n"
       "  --json FILE  also write the rows as JSON\n",
       out);
@@ -130,6 +134,14 @@ bool parse(int argc, char** argv, options& o) {
         std::fprintf(stderr, "groupnorm bench: --activation '%s', expected none, relu, silu or gelu\n", v);
         return false;
       }
+    } else if (a == "--direction") {
+      const char* v = value();
+      if (!v) return false;
+      if (std::strcmp(v, "forward") != 0 && std::strcmp(v, "backward") != 0) {
+        std::fprintf(stderr, "groupnorm bench: --direction '%s', expected forward or backward\n", v);
+        return false;
+      }
+      o.backward = std::strcmp(v, "backward") == 0;
     } else if (a == "--inplace") {
       o.inplace = true;
     } else if (a == "--json") {
@@ -181,26 +193,6 @@ double activate64(activation a, double z) {
   }
 }
 
-// The floor: copy the same bytes in the same arena, split the same way a GroupNorm run is (on the calling
-// thread below the library's serial threshold, else a static partition over the arena).
-void parallel_memcpy(tbb::task_arena& arena, void* dst, const void* src, std::size_t bytes) {
-  constexpr std::size_t serial_bytes = 32 * 1024 * sizeof(float);
-  constexpr std::size_t piece = 64 * 1024;
-  if (bytes < serial_bytes || arena.max_concurrency() == 1) {
-    std::memcpy(dst, src, bytes);
-    return;
-  }
-  arena.execute([&] {
-    tbb::parallel_for(
-        tbb::blocked_range<std::size_t>(0, (bytes + piece - 1) / piece),
-        [&](const tbb::blocked_range<std::size_t>& r) {
-          const std::size_t begin = r.begin() * piece, end = std::min(bytes, r.end() * piece);
-          std::memcpy(static_cast<char*>(dst) + begin, static_cast<const char*>(src) + begin, end - begin);
-        },
-        tbb::static_partitioner());
-  });
-}
-
 struct row {
   shape s;
   std::size_t elements;
@@ -214,6 +206,11 @@ struct row {
 int bench_main(int argc, char** argv) {
   options o;
   if (!parse(argc, argv, o)) return 2;
+  if (o.backward) {
+    backward_bench_options bo{{}, o.threads, o.memory_layout, o.act, o.kernel, o.seconds, o.json};
+    for (const shape& s : o.shapes) bo.shapes.push_back({s.name, s.b, s.c, s.h * s.w, s.g});
+    return bench_backward(bo);
+  }
   std::vector<row> rows;
   std::printf("%-30s %10s %4s %11s %11s %8s %11s %7s\n", "shape", "elements", "thr", "median_us", "min_us",
               "GB/s", "memcpy_us", "ratio");

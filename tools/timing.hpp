@@ -1,13 +1,19 @@
-// Interleaved timing of two functions and 64-byte aligned buffers, shared by `groupnorm bench` and
-// `groupnorm floor`.
+// Interleaved timing of two functions, 64-byte aligned buffers and the parallel memcpy floor, shared by
+// `groupnorm bench` (both directions) and `groupnorm floor`.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstring>
 #include <new>
 #include <utility>
 #include <vector>
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/partitioner.h>
+#include <oneapi/tbb/task_arena.h>
 
 namespace groupnorm::tool {
 
@@ -55,6 +61,26 @@ std::pair<timing, timing> sample_pair(A&& fa, B&& fb, double seconds) {
     return timing{v[v.size() / 2], v.front()};
   };
   return {summarize(a), summarize(b)};
+}
+
+// The floor: copy the same bytes in the same arena, split the same way a GroupNorm run is (on the calling
+// thread below the library's serial threshold, else a static partition over the arena).
+inline void parallel_memcpy(tbb::task_arena& arena, void* dst, const void* src, std::size_t bytes) {
+  constexpr std::size_t serial_bytes = 32 * 1024 * sizeof(float);
+  constexpr std::size_t piece = 64 * 1024;
+  if (bytes < serial_bytes || arena.max_concurrency() == 1) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+  arena.execute([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<std::size_t>(0, (bytes + piece - 1) / piece),
+        [&](const tbb::blocked_range<std::size_t>& r) {
+          const std::size_t begin = r.begin() * piece, end = std::min(bytes, r.end() * piece);
+          std::memcpy(static_cast<char*>(dst) + begin, static_cast<const char*>(src) + begin, end - begin);
+        },
+        tbb::static_partitioner());
+  });
 }
 
 }  // namespace groupnorm::tool

@@ -145,6 +145,28 @@ gn_status gn_arena_create(int num_threads, gn_arena** out);
 /* Frees the arena; NULL is a no-op. No run in it may be in progress. */
 void gn_arena_destroy(gn_arena* arena);
 
+/* ---- Backward pass (docs/backward.md) ------------------------------------------------------------------
+ * dx, dgamma and dbeta of the forward above, bitwise identical for every num_threads and kernel family. Every
+ * argument is checked before the first write; after an error nothing was written. Scratch beyond the stack
+ * bound (2 * batch * (channels + 2 * num_groups) doubles > 8192) is allocated per call. */
+
+/* NCHW float32. mean/rstd: the forward's saved statistics (batch x num_groups), or both NULL to recompute
+   them from x and epsilon. gamma NULL = 1. Any of dx, dgamma, dbeta may be NULL (not computed), not all.
+   dx may equal dy (in place); any other overlap is an error. */
+gn_status gn_group_norm_backward_f32(const float* x, const float* dy, const float* gamma, const float* mean,
+                                     const float* rstd, float* dx, float* dgamma, float* dbeta, size_t batch,
+                                     size_t channels, size_t spatial, size_t num_groups, float epsilon,
+                                     int num_threads);
+
+/* Every layout, dtype and fused activation of the forward (options as in gn_group_norm_ex; its residual, sum,
+   mean and rstd fields must be NULL here). beta is needed to recompute z when an activation is fused.
+   x, dy and dx use the storage dtype; gamma, beta, mean, rstd, dgamma and dbeta are float. For a residual
+   forward, pass its sum (x + residual) as x: dx is then the gradient of both x and residual. */
+gn_status gn_group_norm_backward_ex(const void* x, const void* dy, const float* gamma, const float* beta,
+                                    const float* mean, const float* rstd, void* dx, float* dgamma,
+                                    float* dbeta, size_t batch, size_t channels, size_t spatial,
+                                    size_t num_groups, float epsilon, const gn_options* options);
+
 #ifdef __cplusplus
 }
 #endif

@@ -78,6 +78,23 @@ struct tensors {
   std::span<float> rstd{};  // optional, batch * num_groups: 1 / sqrt(var + epsilon)
 };
 
+// Buffers of one backward run (plan::run_backward; docs/backward.md), typed like tensors<T>. Empty spans mean
+// "absent". At least one of dx, dgamma, dbeta must be given; dx.data() == dy.data() runs in place, any other
+// overlap of an output with an input or another output is an error.
+template <class T>
+struct backward_tensors {
+  std::span<const T> x{};          // the forward's input (of a residual forward: its sum x + residual)
+  std::span<const T> dy{};         // gradient of the forward's output
+  std::span<const float> gamma{};  // channels, or empty for 1
+  std::span<const float> beta{};   // channels, or empty for 0 (read only with a fused activation)
+  std::span<const float> mean{};   // the forward's saved statistics (batch * num_groups each), or both
+  std::span<const float> rstd{};   //   empty: recomputed from x exactly as the forward computes them
+  std::span<T> dx{};               // optional, same size as x: the gradient of x (and of residual)
+  std::span<float> dgamma{};       // optional, channels
+  std::span<float> dbeta{};        // optional, channels
+  std::span<double> workspace{};   // plan::backward_workspace_size() doubles (needed only when non-zero)
+};
+
 namespace detail {
 struct plan_state;
 }
@@ -103,6 +120,16 @@ class plan {
   template <class T>
   void run(const tensors<T>& t, tbb::task_arena* arena = nullptr) const;
 
+  // Backward pass of this plan's forward (the same layout, data_type and fused_activation; problem::residual
+  // is ignored: pass the forward's sum as x). Deterministic: bitwise identical at every thread count and on
+  // every kernel family. Throws groupnorm::invalid_argument before writing anything. No heap allocation:
+  // scratch lives on the stack up to a bound, beyond it in t.workspace.
+  template <class T>
+  void run_backward(const backward_tensors<T>& t, tbb::task_arena* arena = nullptr) const;
+  // Doubles of scratch run_backward needs from the caller: 0 when it fits on the stack (2 * batch *
+  // (channels + 2 * num_groups) <= 8192), else that count.
+  std::size_t backward_workspace_size() const noexcept;
+
   const problem& description() const noexcept;
   std::size_t element_count() const noexcept;  // batch * channels * spatial
   isa selected_isa() const noexcept;           // the kernel family runs use (never `automatic`)
@@ -114,6 +141,9 @@ class plan {
 extern template void plan::run<float>(const tensors<float>&, tbb::task_arena*) const;
 extern template void plan::run<f16>(const tensors<f16>&, tbb::task_arena*) const;
 extern template void plan::run<bf16>(const tensors<bf16>&, tbb::task_arena*) const;
+extern template void plan::run_backward<float>(const backward_tensors<float>&, tbb::task_arena*) const;
+extern template void plan::run_backward<f16>(const backward_tensors<f16>&, tbb::task_arena*) const;
+extern template void plan::run_backward<bf16>(const backward_tensors<bf16>&, tbb::task_arena*) const;
 
 // One-shot form of the NumPy reference `group_normalization(X, gamma, beta, num_groups, epsilon)`.
 // shape = (batch, channels, spatial dims...) of the NCHW tensor x (rank >= 2). Returns y with the same shape.

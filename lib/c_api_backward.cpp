@@ -1,0 +1,99 @@
+// The backward C ABI: gn_group_norm_backward_f32 and gn_group_norm_backward_ex.
+#include <string>
+#include <vector>
+
+#include "backward.hpp"
+#include "c_api_support.hpp"
+#include "groupnorm/groupnorm.h"
+
+namespace {
+
+using namespace groupnorm;
+
+std::size_t count_or_zero(const void* p, std::size_t n) {
+  return p ? n : 0;
+}
+
+void reject_forward_field(const void* field, const char* name, const char* why) {
+  if (field != nullptr)
+    throw invalid_argument(std::string("groupnorm: options->") + name +
+                           " is set, expected NULL in the backward (" + why + ")");
+}
+
+struct backward_args {
+  const void* x;
+  const void* dy;
+  const float* gamma;
+  const float* beta;
+  const float* mean;
+  const float* rstd;
+  void* dx;
+  float* dgamma;
+  float* dbeta;
+};
+
+gn_status run_backward_c(const backward_args& a, std::size_t batch, std::size_t channels, std::size_t spatial,
+                         std::size_t num_groups, float epsilon, const gn_options& o) {
+  return detail::guarded([&] {
+    if (o.num_threads < 0)
+      throw invalid_argument("groupnorm: num_threads = " + std::to_string(o.num_threads) +
+                             ", expected 0 (all hardware threads) or a positive count");
+    reject_forward_field(o.residual, "residual", "pass the forward's sum x + residual as x");
+    reject_forward_field(o.sum, "sum", "the backward writes no sum");
+    reject_forward_field(o.mean, "mean", "pass the saved statistics as the mean argument");
+    reject_forward_field(o.rstd, "rstd", "pass the saved statistics as the rstd argument");
+    problem p;
+    p.batch = batch;
+    p.channels = channels;
+    p.spatial = spatial;
+    p.num_groups = num_groups;
+    p.epsilon = epsilon;
+    p.memory_layout = static_cast<layout>(detail::raw_enum(o.layout));
+    p.data_type = static_cast<dtype>(detail::raw_enum(o.dtype));
+    p.fused_activation = static_cast<activation>(detail::raw_enum(o.activation));
+    const detail::plan_state& s = detail::one_shot_plan_state(p);
+    // Scratch beyond the stack bound: the one allocation of a one-shot call (documented in groupnorm.h).
+    std::vector<double> workspace(detail::backward_workspace_doubles(s));
+    const detail::backward_buffers b{a.x,    a.dy, a.gamma,  a.beta,  a.mean,
+                                     a.rstd, a.dx, a.dgamma, a.dbeta, workspace.data()};
+    // Pointers carry no sizes in C: non-null stands for a buffer of the expected size, null for "absent".
+    const detail::backward_sizes n{count_or_zero(a.x, s.total),      count_or_zero(a.dy, s.total),
+                                   count_or_zero(a.gamma, channels), count_or_zero(a.beta, channels),
+                                   count_or_zero(a.mean, s.pairs),   count_or_zero(a.rstd, s.pairs),
+                                   count_or_zero(a.dx, s.total),     count_or_zero(a.dgamma, channels),
+                                   count_or_zero(a.dbeta, channels), workspace.size()};
+    detail::validate_backward(s, b, n);
+    detail::execute_backward(s, b, detail::shared_arena(o.num_threads));
+  });
+}
+
+}  // namespace
+
+extern "C" {
+
+gn_status gn_group_norm_backward_f32(const float* x, const float* dy, const float* gamma, const float* mean,
+                                     const float* rstd, float* dx, float* dgamma, float* dbeta, size_t batch,
+                                     size_t channels, size_t spatial, size_t num_groups, float epsilon,
+                                     int num_threads) {
+  gn_options o;
+  gn_options_init(&o);
+  o.num_threads = num_threads;
+  return run_backward_c({x, dy, gamma, nullptr, mean, rstd, dx, dgamma, dbeta}, batch, channels, spatial,
+                        num_groups, epsilon, o);
+}
+
+gn_status gn_group_norm_backward_ex(const void* x, const void* dy, const float* gamma, const float* beta,
+                                    const float* mean, const float* rstd, void* dx, float* dgamma,
+                                    float* dbeta, size_t batch, size_t channels, size_t spatial,
+                                    size_t num_groups, float epsilon, const gn_options* options) {
+  gn_options o;
+  gn_options_init(&o);
+  if (options != nullptr) {
+    const gn_status st = detail::guarded([&] { detail::read_options(*options, o); });
+    if (st != GN_OK) return st;
+  }
+  return run_backward_c({x, dy, gamma, beta, mean, rstd, dx, dgamma, dbeta}, batch, channels, spatial,
+                        num_groups, epsilon, o);
+}
+
+}  // extern "C"
