@@ -3,6 +3,7 @@
 // is merged with what, so every thread count gives the same bits.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
@@ -136,7 +137,35 @@ void run_parallel(const plan_state& s, const run_buffers& b, const slice_kernels
 
 }  // namespace
 
-slice_stats finish_slice(const plan_state& s, const run_buffers& b, std::size_t pair, const moments& m) {
+namespace {
+
+// The slice's moments by the kernels' exact double path, over its elements in memory order.
+moments exact_slice_moments(const plan_state& s, const run_buffers& b, std::size_t pair) {
+  const exact_moments_fn f =
+      s.kernels->exact_moments[static_cast<int>(s.desc.data_type)][b.residual != nullptr ? 1 : 0];
+  if (s.desc.memory_layout == layout::nchw) {
+    const std::size_t at = pair * s.slice_elems * s.elem_size;
+    return f(advance(b.x, at), advance(b.residual, at), 1, s.slice_elems, s.slice_elems);
+  }
+  const std::size_t C = s.desc.channels, G = s.desc.num_groups;
+  const std::size_t at = (pair / G * s.desc.spatial * C + pair % G * s.channels_per_group) * s.elem_size;
+  return f(advance(b.x, at), advance(b.residual, at), s.desc.spatial, s.channels_per_group, C);
+}
+
+}  // namespace
+
+slice_stats finish_slice(const plan_state& s, const run_buffers& b, std::size_t pair, const moments& merged) {
+  // Float lane sums of squares round in the subnormal range below squares of FLT_MIN, with an absolute error
+  // of up to 2^-150 per element (at std ~1e-23 the squares vanish, and a block of tiny deviations can even
+  // sum to exactly zero like a constant one). Against var + eps that error stays below float's relative
+  // 2^-24 while var + eps >= 2^-126 = FLT_MIN; below it (eps = 0 or subnormal, var tiny or zero), the slice
+  // is redone in double. Plain sequential arithmetic on the slice's values: the same bits on every family
+  // and thread count, and nothing else pays for it (constant blocks in an ordinary slice stay on the fast
+  // path).
+  const double eps = static_cast<double>(s.desc.epsilon);
+  const moments m = merged.m2 / merged.count + eps < static_cast<double>(std::numeric_limits<float>::min())
+                        ? exact_slice_moments(s, b, pair)
+                        : merged;
   const double var = m.m2 / m.count;
   const slice_stats st{m.mean, 1.0 / std::sqrt(var + static_cast<double>(s.desc.epsilon))};
   if (b.mean) b.mean[pair] = static_cast<float>(st.mean);

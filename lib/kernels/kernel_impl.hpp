@@ -183,6 +183,14 @@ moments chunk_moments(const void* x, const void* residual, std::size_t n) noexce
   return total;
 }
 
+template <class T, bool Residual>
+moments exact_moments(const void* x, const void* residual, std::size_t rows, std::size_t width,
+                      std::size_t stride) noexcept {
+  const source<T, Residual> s{static_cast<const T*>(x), static_cast<const T*>(residual)};
+  return block_moments_double(
+      rows * width, [&](std::size_t i) { return static_cast<double>(s.at(i / width * stride + i % width)); });
+}
+
 // y = (v - mean_hi) * scale + shift per channel, where mean_hi = float(mean) and shift absorbs the rest of
 // the mean. v - mean_hi is exact when v is near the mean (Sterbenz), so large offsets (mean 1e4, std 1) keep
 // full precision, which a folded y = v * scale + (beta - mean * scale) in float would not (its shift carries
@@ -246,6 +254,8 @@ void fill_dtype(kernel_table& t, dtype d) noexcept {
   t.chunk_moments[k][1] = chunk_moments<T, true>;
   t.small_slices_moments[k][0] = small_slices_moments<T, false>;
   t.small_slices_moments[k][1] = small_slices_moments<T, true>;
+  t.exact_moments[k][0] = exact_moments<T, false>;
+  t.exact_moments[k][1] = exact_moments<T, true>;
   fill_apply<T, false, false>(t.apply[k][0][0]);
   fill_apply<T, true, false>(t.apply[k][1][0]);
   fill_apply<T, true, true>(t.apply[k][1][1]);

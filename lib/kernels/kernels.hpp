@@ -70,6 +70,12 @@ using apply_fn = void (*)(const void* x, const void* residual, void* y, void* su
                           std::size_t end, std::size_t spatial, const float* gamma, const float* beta,
                           slice_stats stats, bool stream);
 
+// Moments in double of `rows` rows of `width` elements, `stride` elements apart (x + residual rounded to
+// float, as the other kernels see it), summed in row-major order: the exact path for a slice whose float
+// lane sums cannot be trusted (see finish_slice).
+using exact_moments_fn = moments (*)(const void* x, const void* residual, std::size_t rows, std::size_t width,
+                                     std::size_t stride);
+
 constexpr int kDtypes = 3;
 constexpr int kActivations = 4;
 
@@ -104,6 +110,7 @@ struct kernel_table {
   isa family;
   chunk_moments_fn chunk_moments[kDtypes][2];                // [dtype][has residual]
   small_slices_moments_fn small_slices_moments[kDtypes][2];  // [dtype][has residual]
+  exact_moments_fn exact_moments[kDtypes][2];                // [dtype][has residual]
   apply_fn apply[kDtypes][2][2][kActivations];               // [dtype][residual][write sum][activation]
   nhwc_moments_fn nhwc_moments[kDtypes][2];                  // [dtype][has residual]
   nhwc_apply_fn nhwc_apply[kDtypes][2][2][kActivations];     // [dtype][residual][write sum][activation]
