@@ -1,8 +1,10 @@
 """End-to-end benchmark: diffusion ResBlocks and a small VAE-decoder stack in PyTorch, run with PyTorch's
 GroupNorm + SiLU and with groupnorm_torch's fused GroupNorm (after replace_group_norms), in inference mode.
 
-For each case and thread count it prints the whole-model time of both (median of interleaved repetitions) and,
-from a profiled run of each, the time spent in GroupNorm + SiLU inside the model and its share of the total.
+For each case and thread count it prints the whole-model time of both and the time spent in GroupNorm + SiLU
+inside the model (module hooks) with its share of the total: medians of interleaved repetitions, as wall time
+and as process CPU time (the steadier figure on a shared machine: a preempted forward loses wall time, not CPU
+time).
 
     PYTHONPATH=build/<dir>/python /usr/bin/python3 tools/bench_e2e.py [--threads 1,2] [--reps 7] [--cases ...]
 """
@@ -18,8 +20,8 @@ from torch import nn
 
 import groupnorm_torch as gnt
 
-# Operators whose (inclusive) time is "GroupNorm + SiLU": PyTorch's pair and the fused library operator.
-GN_SILU_EVENTS = {"aten::group_norm", "aten::silu", "aten::silu_", "groupnorm::group_norm"}
+# Modules whose time is "GroupNorm + SiLU": PyTorch's pair, and the library's GroupNorm (fused or not).
+GN_SILU_MODULES = (nn.GroupNorm, nn.SiLU)
 
 
 class ResBlock(nn.Module):
@@ -65,10 +67,28 @@ def time_once(model, x):
 
 
 def gn_silu_seconds(model, x):
-    """Seconds spent in GroupNorm + SiLU operators during one profiled forward."""
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+    """(wall, process CPU) seconds spent inside GroupNorm and SiLU modules during one forward, from hooks."""
+    spent = [0.0, 0.0]
+    start = {}
+
+    def before(module, args):
+        start[module] = (time.perf_counter(), time.process_time())
+
+    def after(module, args, output):
+        wall, cpu = start.pop(module)
+        spent[0] += time.perf_counter() - wall
+        spent[1] += time.process_time() - cpu
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, GN_SILU_MODULES):
+            handles += [m.register_forward_pre_hook(before), m.register_forward_hook(after)]
+    try:
         model(x)
-    return sum(e.cpu_time_total for e in prof.key_averages() if e.key in GN_SILU_EVENTS) * 1e-6
+    finally:
+        for h in handles:
+            h.remove()
+    return tuple(spent)
 
 
 def run_case(name, threads, reps, channels_last):
@@ -90,18 +110,20 @@ def run_case(name, threads, reps, channels_last):
             times["torch"].append(time_once(reference, x))
             times["groupnorm"].append(time_once(ours, x))
         parts = {"torch": [], "groupnorm": []}
-        for _ in range(max(3, reps // 2)):
+        for _ in range(reps):
             parts["torch"].append(gn_silu_seconds(reference, x))
             parts["groupnorm"].append(gn_silu_seconds(ours, x))
-    block = {k: statistics.median(v) for k, v in times.items()}
-    part = {k: statistics.median(v) for k, v in parts.items()}
-    print(
-        f"{name:24s} {threads:2d}t | block torch {block['torch'] * 1e3:8.2f} ms  ours {block['groupnorm'] * 1e3:8.2f} ms"
-        f"  x{block['torch'] / block['groupnorm']:.3f} | GN+SiLU torch {part['torch'] * 1e3:7.3f} ms"
-        f" ({100 * part['torch'] / block['torch']:4.1f}%)  ours {part['groupnorm'] * 1e3:7.3f} ms"
-        f" ({100 * part['groupnorm'] / block['groupnorm']:4.1f}%)  x{part['torch'] / part['groupnorm']:.2f}",
-        flush=True,
-    )
+    for clock, index in (("wall", 0), ("cpu", 1)):
+        block = {k: statistics.median(t[index] for t in v) for k, v in times.items()}
+        part = {k: statistics.median(t[index] for t in v) for k, v in parts.items()}
+        print(
+            f"{name:22s} {threads}t {clock:4s} | block torch {block['torch'] * 1e3:8.1f} ms"
+            f"  groupnorm {block['groupnorm'] * 1e3:8.1f} ms  x{block['torch'] / block['groupnorm']:.3f}"
+            f" | GN+SiLU torch {part['torch'] * 1e3:6.2f} ms ({100 * part['torch'] / block['torch']:4.1f}%)"
+            f"  groupnorm {part['groupnorm'] * 1e3:6.2f} ms ({100 * part['groupnorm'] / block['groupnorm']:4.1f}%)"
+            f"  x{part['torch'] / part['groupnorm']:.2f}",
+            flush=True,
+        )
 
 
 def main():
