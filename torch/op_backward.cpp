@@ -1,0 +1,108 @@
+// Backward CPU kernel of the libtorch operators: dx, dweight and dbias from the forward's saved statistics.
+#include "op.hpp"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <groupnorm/groupnorm.h>
+
+#include "op_checks.hpp"
+
+namespace groupnorm_torch {
+namespace {
+
+// grad_output in the storage dtype and memory order of input (a copy only when autograd hands over another
+// format, e.g. the expanded ones of a sum()).
+at::Tensor dense_like(const at::Tensor& grad, const at::Tensor& input, groupnorm::layout layout) {
+  TORCH_CHECK_VALUE(grad.sizes() == input.sizes(), kOp, "grad_output has shape ", grad.sizes(),
+                    "; expected the input's ", input.sizes());
+  const bool same_order = grad.is_contiguous()
+                              ? layout == groupnorm::layout::nchw
+                              : grad.dim() >= 3 && layout == groupnorm::layout::nhwc &&
+                                    grad.is_non_overlapping_and_dense() && grad.strides() == input.strides();
+  if (same_order && grad.scalar_type() == input.scalar_type()) return grad;
+  return empty_like_dense(input).copy_(grad);
+}
+
+#ifndef GROUPNORM_TORCH_LIBRARY_BACKWARD
+// z's derivative through the activation, in float32.
+at::Tensor activation_derivative(const at::Tensor& z, groupnorm::activation a) {
+  switch (a) {
+    case groupnorm::activation::none:
+      return at::ones_like(z);
+    case groupnorm::activation::relu:
+      return (z > 0).to(at::kFloat);
+    case groupnorm::activation::silu: {
+      const at::Tensor s = at::sigmoid(z);
+      return s * (1 + z * (1 - s));
+    }
+    case groupnorm::activation::gelu:
+      return 0.5 * (1 + at::erf(z * M_SQRT1_2)) + z * at::exp(-0.5 * z * z) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
+  }
+  return {};
+}
+#endif
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> group_norm_backward_cpu(
+    const at::Tensor& grad_output, const at::Tensor& input, int64_t num_groups, const optional_tensor& weight,
+    const optional_tensor& bias, const at::Tensor& mean, const at::Tensor& rstd, double eps,
+    optional_name activation, std::array<bool, 3> output_mask) {
+  const groupnorm::problem p = problem_of(input, num_groups, eps, activation, false);
+  const std::int64_t N = input.size(0), C = input.size(1), G = num_groups;
+  const at::Tensor gamma = float_parameter(weight, C, "weight");
+  const at::Tensor beta = float_parameter(bias, C, "bias");
+  for (const at::Tensor* s : {&mean, &rstd})
+    TORCH_CHECK_VALUE(s->scalar_type() == at::kFloat && s->is_contiguous() && s->numel() == N * G, kOp,
+                      s == &mean ? "mean" : "rstd", " has shape ", s->sizes(), " and dtype ",
+                      s->scalar_type(), "; expected ", N * G, " contiguous float32 values");
+  const at::Tensor dy = dense_like(grad_output, input, p.memory_layout);
+  const auto parameter_dtype = weight && weight->defined() ? weight->scalar_type() : at::kFloat;
+
+#ifdef GROUPNORM_TORCH_LIBRARY_BACKWARD
+  at::Tensor dx = output_mask[0] ? empty_like_dense(input) : at::Tensor();
+  const auto float_options = input.options().dtype(at::kFloat);
+  at::Tensor dgamma = output_mask[1] ? at::empty({C}, float_options) : at::Tensor();
+  at::Tensor dbeta = output_mask[2] ? at::empty({C}, float_options) : at::Tensor();
+  if (!output_mask[0] && !output_mask[1] && !output_mask[2]) return {};
+  const auto float_or_null = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+  gn_options o;
+  gn_options_init(&o);
+  o.layout = static_cast<gn_layout>(p.memory_layout);
+  o.dtype = static_cast<gn_dtype>(p.data_type);
+  o.activation = static_cast<gn_activation>(p.fused_activation);
+  o.num_threads = at::get_num_threads();
+  const gn_status status = gn_group_norm_backward_ex(
+      input.data_ptr(), dy.data_ptr(), float_or_null(gamma), float_or_null(beta), mean.data_ptr<float>(),
+      rstd.data_ptr<float>(), dx.defined() ? dx.data_ptr() : nullptr, float_or_null(dgamma),
+      float_or_null(dbeta), p.batch, p.channels, p.spatial, p.num_groups, p.epsilon, &o);
+  TORCH_CHECK_VALUE(status == GN_OK, gn_last_error());
+  if (dgamma.defined()) dgamma = dgamma.to(parameter_dtype);
+  if (dbeta.defined()) dbeta = dbeta.to(parameter_dtype);
+  return {dx, dgamma, dbeta};
+#else
+  // Composite float32 form of the same formulas, for library versions without a backward entry point.
+  const at::Tensor x = input.to(at::kFloat).contiguous().view({N, G, C / G, -1});
+  const at::Tensor g_view = gamma.defined() ? gamma.view({1, G, C / G, 1}) : at::ones({1, G, C / G, 1});
+  const at::Tensor xhat = (x - mean.view({N, G, 1, 1})) * rstd.view({N, G, 1, 1});
+  at::Tensor z = xhat * g_view;
+  if (beta.defined()) z = z + beta.view({1, G, C / G, 1});
+  const at::Tensor dz =
+      dy.to(at::kFloat).contiguous().view({N, G, C / G, -1}) * activation_derivative(z, p.fused_activation);
+  at::Tensor dx, dgamma, dbeta;
+  if (output_mask[0]) {
+    const at::Tensor g = dz * g_view;
+    dx = rstd.view({N, G, 1, 1}) *
+         (g - g.mean(at::IntArrayRef{2, 3}, true) - xhat * (g * xhat).mean(at::IntArrayRef{2, 3}, true));
+    dx = empty_like_dense(input).copy_(dx.view(input.sizes()));
+  }
+  if (output_mask[1]) dgamma = (dz * xhat).sum(at::IntArrayRef{0, 3}).view({C}).to(parameter_dtype);
+  if (output_mask[2]) dbeta = dz.sum(at::IntArrayRef{0, 3}).view({C}).to(parameter_dtype);
+  return {dx, dgamma, dbeta};
+#endif
+}
+
+}  // namespace groupnorm_torch
