@@ -2,11 +2,14 @@
 // measured in the same run (interleaved samples), after checking the kernel's output against a float64
 // reference. A wrong kernel never reports a number.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,8 +21,10 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include "bench_backward.hpp"
+#include "cli.hpp"
 #include "commands.hpp"
 #include "groupnorm/groupnorm.hpp"
+#include "machine.hpp"
 #include "reference.hpp"
 #include "timing.hpp"
 
@@ -51,132 +56,42 @@ struct options {
   std::string json;
   isa kernel = isa::automatic;
   activation act = activation::none;  // problem::fused_activation
-  bool backward = false;              // --direction backward (tools/bench_backward.cpp)
   double seconds = 0.25;              // sampling time per (shape, threads)
+  bool backward = false;              // --direction backward (tools/bench_backward.cpp)
 };
 
-void usage(std::FILE* out) {
-  std::fputs(
-      "usage: groupnorm bench [--shape B,C,H,W,G]... [--threads N]... [--inplace] [--isa NAME]\n"
-      "                       [--layout nchw|nhwc] [--activation none|relu|silu|gelu]\n"
-      "                       [--seconds S] [--json FILE]\n"
-      "  Times GroupNorm (float32, --layout) on a prepared plan and a memcpy of the same bytes in the same\n"
-      "  tbb::task_arena, interleaved. ratio = median GroupNorm time / median memcpy time (1.0 = the\n"
-      "  memory floor). Every result is first checked against a float64 reference (exit 1 on mismatch).\n"
-      "  --shape      B,C,H,W,G; repeatable (default: the DESIGN.md suite)\n"
-      "  --threads    arena size; repeatable (default: 1 and all hardware threads)\n"
-      "  --inplace    normalize x in place instead of into y\n"
-      "  --layout     nchw (default) | nhwc: channels-last x / y (checked against the NCHW reference by\n"
-      "               transposing, outside the timed part)\n"
-      "  --isa        scalar | avx2 | avx512 | automatic (default)\n"
-      "  --activation none (default) | relu | silu | gelu: the fused epilogue (problem::fused_activation);\n"
-      "               the float64 reference applies the same activation before the comparison\n"
-      "  --direction  forward (default) | backward: time plan::run_backward (saved statistics given, dx,\n"
-      "               dgamma and dbeta computed) against a memcpy of 1.5x the forward's bytes\n"
-      "  --seconds    sampling time per row (default 0.25)\n"
-      "  --json FILE  also write the rows as JSON\n",
-      out);
+constexpr const char* kUsage =
+    "usage: groupnorm bench [--shape B,C,H,W,G]... [--threads N]... [--inplace] [--isa NAME]\n"
+    "                       [--layout nchw|nhwc] [--activation none|relu|silu|gelu]\n"
+    "                       [--direction forward|backward] [--seconds S] [--json FILE]\n"
+    "\n"
+    "  Times GroupNorm (float32, --layout) on a prepared plan and a memcpy of the same bytes in the same\n"
+    "  tbb::task_arena, interleaved. ratio = median GroupNorm time / median memcpy time (1.0 = the\n"
+    "  memory floor). Every result is first checked against a float64 reference (exit 1 on mismatch).\n";
+
+// The default suite's shapes, one line each, for --help.
+std::string suite_text() {
+  std::string s = "Default suite (B,C,H,W,G):\n";
+  for (const shape& sh : default_suite)
+    s += "  " + sh.name + " = " + std::to_string(sh.b) + "," + std::to_string(sh.c) + "," +
+         std::to_string(sh.h) + "," + std::to_string(sh.w) + "," + std::to_string(sh.g) + "\n";
+  return s +
+         "\nExit status: 0 success; 1 a result did not match its reference or --json could not be written;\n"
+         "2 bad usage or a shape the library rejects.";
 }
 
-bool parse(int argc, char** argv, options& o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "groupnorm bench: %s needs a value\n", a.c_str());
-        return nullptr;
-      }
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      usage(stdout);
-      std::exit(0);
-    } else if (a == "--shape") {
-      const char* v = value();
-      shape s;
-      if (!v || std::sscanf(v, "%zu,%zu,%zu,%zu,%zu", &s.b, &s.c, &s.h, &s.w, &s.g) != 5) {
-        std::fprintf(stderr, "groupnorm bench: --shape '%s', expected B,C,H,W,G\n", v ? v : "");
-        return false;
-      }
-      s.name = std::string("custom_") + v;
-      o.shapes.push_back(s);
-    } else if (a == "--threads") {
-      const char* v = value();
-      const int n = v ? std::atoi(v) : 0;
-      if (n <= 0) {
-        std::fprintf(stderr, "groupnorm bench: --threads '%s', expected a positive count\n", v ? v : "");
-        return false;
-      }
-      o.threads.push_back(n);
-    } else if (a == "--layout") {
-      const char* v = value();
-      if (!v) return false;
-      if (std::strcmp(v, "nchw") == 0) {
-        o.memory_layout = layout::nchw;
-      } else if (std::strcmp(v, "nhwc") == 0) {
-        o.memory_layout = layout::nhwc;
-      } else {
-        std::fprintf(stderr, "groupnorm bench: --layout '%s', expected nchw or nhwc\n", v);
-        return false;
-      }
-    } else if (a == "--activation") {
-      const char* v = value();
-      if (!v) return false;
-      if (std::strcmp(v, "none") == 0) {
-        o.act = activation::none;
-      } else if (std::strcmp(v, "relu") == 0) {
-        o.act = activation::relu;
-      } else if (std::strcmp(v, "silu") == 0) {
-        o.act = activation::silu;
-      } else if (std::strcmp(v, "gelu") == 0) {
-        o.act = activation::gelu;
-      } else {
-        std::fprintf(stderr, "groupnorm bench: --activation '%s', expected none, relu, silu or gelu\n", v);
-        return false;
-      }
-    } else if (a == "--direction") {
-      const char* v = value();
-      if (!v) return false;
-      if (std::strcmp(v, "forward") != 0 && std::strcmp(v, "backward") != 0) {
-        std::fprintf(stderr, "groupnorm bench: --direction '%s', expected forward or backward\n", v);
-        return false;
-      }
-      o.backward = std::strcmp(v, "backward") == 0;
-    } else if (a == "--inplace") {
-      o.inplace = true;
-    } else if (a == "--json") {
-      const char* v = value();
-      if (!v) return false;
-      o.json = v;
-    } else if (a == "--seconds") {
-      const char* v = value();
-      o.seconds = v ? std::atof(v) : 0;
-      if (!(o.seconds > 0)) {
-        std::fprintf(stderr, "groupnorm bench: --seconds expects a positive number\n");
-        return false;
-      }
-    } else if (a == "--isa") {
-      const char* v = value();
-      if (!v) return false;
-      bool found = false;
-      for (isa k : {isa::automatic, isa::scalar, isa::avx2, isa::avx512})
-        if (std::strcmp(v, to_string(k)) == 0) o.kernel = k, found = true;
-      if (!found) {
-        std::fprintf(stderr, "groupnorm bench: --isa '%s', expected scalar, avx2, avx512 or automatic\n", v);
-        return false;
-      }
-    } else {
-      std::fprintf(stderr, "groupnorm bench: unknown option '%s'\n", a.c_str());
-      usage(stderr);
-      return false;
-    }
-  }
-  if (o.shapes.empty()) o.shapes = default_suite;
-  if (o.threads.empty()) {
-    o.threads.push_back(1);
-    if (tbb::info::default_concurrency() > 1) o.threads.push_back(tbb::info::default_concurrency());
-  }
-  return true;
+// "B,C,H,W,G" with five positive integers.
+CLI::Validator shape_value() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        shape s;
+        char tail = 0;
+        if (std::sscanf(v.c_str(), "%zu,%zu,%zu,%zu,%zu%c", &s.b, &s.c, &s.h, &s.w, &s.g, &tail) != 5 ||
+            v.find('-') != std::string::npos)
+          return "expected B,C,H,W,G (five non-negative integers), got '" + v + "'";
+        return {};
+      },
+      "B,C,H,W,G");
 }
 
 // The activation in float64, applied to the reference before comparing.
@@ -201,28 +116,61 @@ struct row {
   double gbps, ratio, max_err;
 };
 
-}  // namespace
+problem problem_of(const options& o, const shape& s) {
+  problem p;
+  p.batch = s.b;
+  p.channels = s.c;
+  p.spatial = s.h * s.w;
+  p.num_groups = s.g;
+  p.kernel_isa = o.kernel;
+  p.memory_layout = o.memory_layout;
+  p.fused_activation = o.act;
+  return p;
+}
 
-int bench_main(int argc, char** argv) {
-  options o;
-  if (!parse(argc, argv, o)) return 2;
+// Which machine, kernels and threads the figures are from, and what ratio means.
+void print_header(const options& o) {
+  problem p;
+  p.channels = p.num_groups = 1;
+  p.kernel_isa = o.kernel;
+  std::string threads;
+  for (int t : o.threads) threads += (threads.empty() ? "" : ", ") + std::to_string(t);
+  std::printf("# cpu:     %s, %d hardware threads\n", cpu_model().c_str(), tbb::info::default_concurrency());
+  std::printf("# kernels: %s (--isa %s; supported here: %s)\n", to_string(plan(p).selected_isa()),
+              to_string(o.kernel), supported_isas().c_str());
+  std::printf("# threads: %s (arena sizes)\n", threads.c_str());
+  std::printf(
+      "# ratio:   median GroupNorm time / median memcpy time of the same bytes in the same arena "
+      "(1.0 = the memory floor; lower is better)\n");
+}
+
+int bench(options o) {
+  if (o.shapes.empty()) o.shapes = default_suite;
+  if (o.threads.empty()) {
+    o.threads.push_back(1);
+    if (tbb::info::default_concurrency() > 1) o.threads.push_back(tbb::info::default_concurrency());
+  }
   if (o.backward) {
     backward_bench_options bo{{}, o.threads, o.memory_layout, o.act, o.kernel, o.seconds, o.json};
     for (const shape& s : o.shapes) bo.shapes.push_back({s.name, s.b, s.c, s.h * s.w, s.g});
     return bench_backward(bo);
   }
+  // Opened first, so a bad path fails before minutes of timing.
+  std::ofstream json;
+  if (!o.json.empty()) {
+    json.open(o.json);
+    if (!json) {
+      std::fprintf(stderr, "groupnorm bench: cannot create %s: %s\n", o.json.c_str(), std::strerror(errno));
+      return 1;
+    }
+  }
+  for (const shape& s : o.shapes) plan{problem_of(o, s)};  // every shape valid before the first row
+  print_header(o);
   std::vector<row> rows;
   std::printf("%-30s %10s %4s %11s %11s %8s %11s %7s\n", "shape", "elements", "thr", "median_us", "min_us",
               "GB/s", "memcpy_us", "ratio");
   for (const shape& s : o.shapes) {
-    problem p;
-    p.batch = s.b;
-    p.channels = s.c;
-    p.spatial = s.h * s.w;
-    p.num_groups = s.g;
-    p.kernel_isa = o.kernel;
-    p.memory_layout = o.memory_layout;
-    p.fused_activation = o.act;
+    const problem p = problem_of(o, s);
     const plan pl(p);
     const std::size_t n = pl.element_count();
     std::mt19937 rng(42);
@@ -298,8 +246,8 @@ int bench_main(int argc, char** argv) {
     if (count)
       std::printf("geomean ratio at %d thread%s: %.3f\n", t, t == 1 ? "" : "s", std::exp(log_sum / count));
   }
-  if (!o.json.empty()) {
-    std::ofstream f(o.json);
+  if (json.is_open()) {
+    std::ostream& f = json;
     f << "[\n";
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const row& r = rows[i];
@@ -312,12 +260,96 @@ int bench_main(int argc, char** argv) {
         << (i + 1 < rows.size() ? "," : "") << "\n";
     }
     f << "]\n";
-    if (!f) {
+    json.close();
+    if (!json) {
       std::fprintf(stderr, "groupnorm bench: could not write %s\n", o.json.c_str());
       return 1;
     }
   }
   return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_bench(CLI::App& parent) {
+  CLI::App& app =
+      *parent.add_subcommand("bench", "time GroupNorm against a parallel memcpy of the same bytes");
+  cli::describe(app, kUsage);
+  app.footer(suite_text());
+  auto o = std::make_shared<options>();
+  app.add_option_function<std::vector<std::string>>(
+         "--shape",
+         [o](const std::vector<std::string>& vs) {
+           for (const std::string& v : vs) {
+             shape s;
+             std::sscanf(v.c_str(), "%zu,%zu,%zu,%zu,%zu", &s.b, &s.c, &s.h, &s.w, &s.g);
+             s.name = "custom_" + v;
+             o->shapes.push_back(s);
+           }
+         },
+         "B,C,H,W,G; repeatable (default: the suite below)")
+      ->option_text("B,C,H,W,G")
+      ->allow_extra_args(false)
+      ->take_all()
+      ->check(shape_value());
+  app.add_option("--threads", o->threads, "arena size; repeatable (default: 1 and all hardware threads)")
+      ->option_text("N")
+      ->allow_extra_args(false)
+      ->take_all()
+      ->check(cli::count_in(1, 65536));
+  app.add_flag("--inplace", o->inplace, "normalize x in place instead of into y");
+  app.add_option_function<std::string>(
+         "--layout",
+         [o](const std::string& v) { o->memory_layout = v == "nhwc" ? layout::nhwc : layout::nchw; },
+         "nchw (default) | nhwc: channels-last x / y (checked against the\nNCHW reference by transposing, "
+         "outside the timed part)")
+      ->option_text("L")
+      ->check(cli::one_of({"nchw", "nhwc"}));
+  app.add_option_function<std::string>(
+         "--isa",
+         [o](const std::string& v) {
+           for (isa k : {isa::automatic, isa::scalar, isa::avx2, isa::avx512})
+             if (v == to_string(k)) o->kernel = k;
+         },
+         "scalar | avx2 | avx512 | automatic (default)")
+      ->option_text("NAME")
+      ->check(cli::one_of({"scalar", "avx2", "avx512", "automatic"}));
+  app.add_option_function<std::string>(
+         "--direction", [o](const std::string& v) { o->backward = v == "backward"; },
+         "forward (default) | backward: time plan::run_backward (saved\nstatistics given; dx, dgamma and "
+         "dbeta "
+         "computed) against a\nmemcpy of 1.5x the forward's bytes")
+      ->option_text("DIR")
+      ->check(cli::one_of({"forward", "backward"}));
+  app.add_option_function<std::string>(
+         "--activation",
+         [o](const std::string& v) {
+           o->act = v == "relu"   ? activation::relu
+                    : v == "silu" ? activation::silu
+                    : v == "gelu" ? activation::gelu
+                                  : activation::none;
+         },
+         "none (default) | relu | silu | gelu: the fused epilogue\n(problem::fused_activation); the float64 "
+         "reference applies\nthe same activation before the comparison")
+      ->option_text("A")
+      ->check(cli::one_of({"none", "relu", "silu", "gelu"}));
+  app.add_option("--seconds", o->seconds, "sampling time per row (default 0.25)")
+      ->option_text("S")
+      ->check(cli::positive_number());
+  app.add_option("--json", o->json, "also write the rows as JSON")
+      ->option_text("FILE")
+      ->check(cli::non_empty("a file name"));
+  return [o] {
+    try {
+      return bench(*o);
+    } catch (const std::invalid_argument& e) {  // a shape or family the library rejects
+      std::fprintf(stderr, "groupnorm bench: %s\n", cli::one_line(e.what()).c_str());
+      return 2;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "groupnorm bench: %s\n", cli::one_line(e.what()).c_str());
+      return 1;
+    }
+  };
 }
 
 }  // namespace groupnorm::tool

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,21 +17,21 @@
 #include <immintrin.h>
 #endif
 
+#include "cli.hpp"
 #include "commands.hpp"
 #include "timing.hpp"
 
 namespace groupnorm::tool {
 namespace {
 
-void usage(std::FILE* out) {
-  std::fputs(
-      "usage: groupnorm floor [--seconds S]\n"
-      "  Times minimal hand-written kernels (AVX-512, one thread) against a memcpy of the same bytes:\n"
-      "  tiny_b1_c32_8x8 (its moments, its apply, both with the per-group and per-channel constants), and\n"
-      "  the memory pattern of sd_unet_8x8_c1280_b2 in NCHW (sum a 2560-element slice, then add and store\n"
-      "  it) and in NHWC (sum a whole 320 KiB sample, then add and store it). Needs an AVX-512 CPU.\n",
-      out);
-}
+constexpr const char* kUsage =
+    "usage: groupnorm floor [--seconds S]\n"
+    "\n"
+    "  Times minimal hand-written kernels (AVX-512, one thread) against a memcpy of the same bytes:\n"
+    "  tiny_b1_c32_8x8 (its moments, its apply, both with the per-group and per-channel constants), and\n"
+    "  the memory pattern of sd_unet_8x8_c1280_b2 in NCHW (sum a 2560-element slice, then add and store\n"
+    "  it) and in NHWC (sum a whole 320 KiB sample, then add and store it). Needs an AVX-512 CPU\n"
+    "  (exit 2 without one).\n";
 
 #if defined(__x86_64__)
 #define GN_FLOOR_TARGET __attribute__((target("avx512f,fma"), noinline))
@@ -119,24 +121,7 @@ void report(const char* name, std::size_t elements, const timing& t, const timin
               t.median_s / copy.median_s);
 }
 
-}  // namespace
-
-int floor_main(int argc, char** argv) {
-  double seconds = 0.25;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      usage(stdout);
-      return 0;
-    }
-    if (a == "--seconds" && i + 1 < argc) {
-      seconds = std::atof(argv[++i]);
-      continue;
-    }
-    std::fprintf(stderr, "groupnorm floor: unknown argument '%s'\n", a.c_str());
-    usage(stderr);
-    return 2;
-  }
+int run_probes(double seconds) {
 #if defined(__x86_64__)
   if (!__builtin_cpu_supports("avx512f")) {
     std::fputs("groupnorm floor: needs an AVX-512 CPU\n", stderr);
@@ -184,8 +169,22 @@ int floor_main(int argc, char** argv) {
   return 0;
 #else
   std::fputs("groupnorm floor: the probes are written for x86-64 with AVX-512\n", stderr);
+  (void)seconds;
   return 2;
 #endif
+}
+
+}  // namespace
+
+std::function<int()> add_floor(CLI::App& parent) {
+  CLI::App& app = *parent.add_subcommand(
+      "floor", "minimal hand-written kernels that bound what GroupNorm can reach here");
+  cli::describe(app, kUsage);
+  auto seconds = std::make_shared<double>(0.25);
+  app.add_option("--seconds", *seconds, "sampling time per probe (default 0.25)")
+      ->option_text("S")
+      ->check(cli::positive_number());
+  return [seconds] { return run_probes(*seconds); };
 }
 
 }  // namespace groupnorm::tool

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake g++ make libtbb-dev doctest-dev pkg-config pybind11-dev python3-dev python3-numpy python3-pytest)
+packages=(cmake g++ make libtbb-dev libcli11-dev doctest-dev pkg-config pybind11-dev python3-dev python3-numpy python3-pytest)
 install_missing() {
   local missing=()
   for p in "${packages[@]}"; do

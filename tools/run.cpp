@@ -9,10 +9,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <new>
-#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -24,6 +24,7 @@
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include "cli.hpp"
 #include "commands.hpp"
 #include "groupnorm/groupnorm.hpp"
 #include "npy.hpp"
@@ -39,35 +40,17 @@ constexpr const char* kUsage =
     "\n"
     "  GroupNorm of the array in X.npy, written to Y.npy with the same shape and dtype:\n"
     "    y = gamma[c] * (x - mean) / sqrt(var + eps) + beta[c]\n"
-    "  with mean and (population) var taken over each (sample, group) slice.\n"
+    "  with mean and (population) var taken over each (sample, group) slice.\n";
+
+constexpr const char* kFooter =
+    "Files: NumPy .npy, format 1.0 or 2.0, C order, little-endian. x (and residual) may be float32 ('<f4'),\n"
+    "float16 ('<f2') or bfloat16 stored as its raw bits: '<u2' (np.save(f, x.view(np.uint16))) or '|V2'\n"
+    "(ml_dtypes.bfloat16); y has the dtype and descr of x. gamma and beta are float32 (float16 / bfloat16\n"
+    "files are widened exactly). Options also accept the form --name=value.\n"
     "\n"
-    "  --x X.npy         input, C order, rank >= 2. nchw: (batch, channels, spatial...);\n"
-    "                    nhwc: (batch, spatial..., channels)\n"
-    "  --groups N        number of groups; must divide channels\n"
-    "  --out Y.npy       output (may be the same path as --x: the file is replaced only on success)\n"
-    "  --gamma G.npy     per-channel scale, shape (channels,); default 1\n"
-    "  --beta B.npy      per-channel shift, shape (channels,); default 0\n"
-    "  --eps E           epsilon added to the variance, finite and >= 0 (default 1e-5)\n"
-    "  --threads T       run in a tbb::task_arena of T threads (default: all hardware threads);\n"
-    "                    the output bits do not depend on T\n"
-    "  --layout L        nchw (default) or nhwc (channels last)\n"
-    "  --activation A    none (default), relu, silu or gelu (erf form), applied after the affine transform\n"
-    "  --residual R.npy  normalize x + residual (same shape and dtype as x)\n"
-    "  --sum S.npy       also write x + residual (needs --residual)\n"
-    "  --mean M.npy      also write the per-(sample, group) means, float32, shape (batch, groups)\n"
-    "  --rstd R.npy      also write 1 / sqrt(var + eps), float32, shape (batch, groups)\n"
-    "  --stats S.npz     also write both as an .npz archive with members 'mean' and 'rstd'\n"
-    "  --isa K           kernel family (default automatic; all families give identical bits)\n"
-    "  --verbose         progress on stderr (automatic for inputs larger than 1 GB)\n"
-    "\n"
-    "  Files: NumPy .npy, format 1.0 or 2.0, C order, little-endian. x (and residual) may be float32 "
-    "('<f4'),\n"
-    "  float16 ('<f2') or bfloat16 stored as its raw bits: '<u2' (np.save(f, x.view(np.uint16))) or '|V2'\n"
-    "  (ml_dtypes.bfloat16); y has the dtype and descr of x. gamma and beta are float32 (float16 / bfloat16\n"
-    "  files are widened exactly). Options also accept the form --name=value.\n"
-    "\n"
-    "  Exit status: 0 success; 2 bad usage, unreadable or malformed input, or arguments the library rejects\n"
-    "  (one line on stderr, no output written); 1 an output could not be written or another failure.\n";
+    "Exit status: 0 success; 2 bad usage, unreadable or malformed input, or arguments the library rejects\n"
+    "(one line on stderr, no output written); 1 an output could not be created or written (a missing\n"
+    "directory, no permission, a full disk), or another failure.";
 
 constexpr std::uint64_t kProgressBytes = std::uint64_t{1} << 30;
 
@@ -93,103 +76,8 @@ struct options {
   bool verbose = false;
 };
 
-std::size_t parse_count(const std::string& opt, const std::string& v) {
-  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
-    usage_error(opt + " '" + v + "', expected a non-negative integer");
-  errno = 0;
-  const unsigned long long n = std::strtoull(v.c_str(), nullptr, 10);
-  if (errno == ERANGE || n > static_cast<unsigned long long>(SIZE_MAX))
-    usage_error(opt + " '" + v + "' is too large");
-  return static_cast<std::size_t>(n);
-}
-
-options parse(int argc, char** argv) {
-  options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    std::optional<std::string> inline_value;
-    if (a.rfind("--", 0) == 0) {
-      const auto eq = a.find('=');
-      if (eq != std::string::npos) inline_value = a.substr(eq + 1), a.resize(eq);
-    }
-    auto value = [&]() -> std::string {
-      if (inline_value) return *inline_value;
-      if (i + 1 >= argc) usage_error(a + " needs a value");
-      return argv[++i];
-    };
-    auto file = [&](std::string& dst) {
-      dst = value();
-      if (dst.empty()) usage_error(a + " needs a file name");
-    };
-    if (a == "--help" || a == "-h") {
-      throw failure{"", 0};
-    } else if (a == "--x") {
-      file(o.x);
-    } else if (a == "--out") {
-      file(o.out);
-    } else if (a == "--gamma") {
-      file(o.gamma);
-    } else if (a == "--beta") {
-      file(o.beta);
-    } else if (a == "--residual") {
-      file(o.residual);
-    } else if (a == "--sum") {
-      file(o.sum);
-    } else if (a == "--mean") {
-      file(o.mean);
-    } else if (a == "--rstd") {
-      file(o.rstd);
-    } else if (a == "--stats") {
-      file(o.stats);
-    } else if (a == "--groups") {
-      o.groups = parse_count(a, value());
-      o.have_groups = true;
-    } else if (a == "--eps") {
-      const std::string v = value();
-      char* end = nullptr;
-      errno = 0;
-      const float e = std::strtof(v.c_str(), &end);
-      if (v.empty() || end != v.c_str() + v.size()) usage_error("--eps '" + v + "', expected a number");
-      if (errno == ERANGE && std::isinf(e)) usage_error("--eps '" + v + "' overflows float");
-      o.eps = e;  // finiteness and sign are the library's to check
-    } else if (a == "--threads") {
-      const std::string v = value();
-      const std::size_t n = parse_count(a, v);
-      if (n == 0 || n > 65536) usage_error("--threads '" + v + "', expected a count from 1 to 65536");
-      o.threads = static_cast<int>(n);
-    } else if (a == "--layout") {
-      const std::string v = value();
-      if (v == "nchw")
-        o.lay = layout::nchw;
-      else if (v == "nhwc")
-        o.lay = layout::nhwc;
-      else
-        usage_error("--layout '" + v + "', expected nchw or nhwc");
-    } else if (a == "--activation") {
-      const std::string v = value();
-      if (v == "none")
-        o.act = activation::none;
-      else if (v == "relu")
-        o.act = activation::relu;
-      else if (v == "silu")
-        o.act = activation::silu;
-      else if (v == "gelu")
-        o.act = activation::gelu;
-      else
-        usage_error("--activation '" + v + "', expected none, relu, silu or gelu");
-    } else if (a == "--isa") {
-      const std::string v = value();
-      bool found = false;
-      for (isa k : {isa::automatic, isa::scalar, isa::avx2, isa::avx512})
-        if (v == to_string(k)) o.kernel = k, found = true;
-      if (!found) usage_error("--isa '" + v + "', expected scalar, avx2, avx512 or automatic");
-    } else if (a == "--verbose" || a == "-v") {
-      if (inline_value) usage_error(a + " takes no value");
-      o.verbose = true;
-    } else {
-      usage_error("unknown option '" + a + "'");
-    }
-  }
+// Checks that span several options; each option's own value was checked while parsing.
+void check(const options& o) {
   if (o.x.empty()) usage_error("missing --x X.npy");
   if (!o.have_groups) usage_error("missing --groups N");
   if (o.out.empty()) usage_error("missing --out Y.npy");
@@ -199,7 +87,6 @@ options parse(int argc, char** argv) {
   for (std::size_t i = 0; i < std::size(outs); ++i)
     for (std::size_t j = 0; j < i; ++j)
       if (!outs[i]->empty() && *outs[i] == *outs[j]) usage_error("two outputs are both '" + *outs[i] + "'");
-  return o;
 }
 
 float half_to_float(std::uint16_t h) {
@@ -271,7 +158,7 @@ class pending_output {
     std::string tmpl = (dir == "/" ? "" : dir) + "/." + base + ".tmp-XXXXXX";
     const int fd = ::mkstemp(tmpl.data());
     if (fd < 0)
-      throw failure{path_ + ": cannot create a temporary file in '" + dir + "': " + std::strerror(errno), 2};
+      throw failure{path_ + ": cannot create a temporary file in '" + dir + "': " + std::strerror(errno), 1};
     tmp_ = tmpl;
     const mode_t mask = ::umask(0);
     ::umask(mask);
@@ -453,38 +340,93 @@ int execute(const options& o) {
   return 0;
 }
 
-std::string strip_prefix(std::string msg) {
-  if (msg.rfind("groupnorm: ", 0) == 0) msg.erase(0, 11);
-  for (char& c : msg)
-    if (c == '\n') c = ' ';
-  return msg;
-}
-
 }  // namespace
 
-int run_main(int argc, char** argv) {
-  try {
-    return execute(parse(argc, argv));
-  } catch (const failure& f) {
-    if (f.status == 0) {
-      std::fputs(kUsage, stdout);
-      return 0;
+std::function<int()> add_run(CLI::App& parent) {
+  CLI::App& app = *parent.add_subcommand("run", "GroupNorm of a NumPy .npy file into another");
+  cli::describe(app, kUsage);
+  app.footer(kFooter);
+  auto o = std::make_shared<options>();
+  auto file = [&](const char* name, std::string& dst, const char* text, const char* help) {
+    app.add_option(name, dst, help)->option_text(text)->check(cli::non_empty("a file name"));
+  };
+  file(
+      "--x", o->x, "X.npy",
+      "input, C order, rank >= 2. nchw: (batch, channels, spatial...);\nnhwc: (batch, spatial..., channels)");
+  app.add_option_function<std::size_t>(
+         "--groups", [o](std::size_t n) { o->groups = n, o->have_groups = true; },
+         "number of groups; must divide channels")
+      ->option_text("N")
+      ->check(cli::count_in(0, SIZE_MAX));
+  file("--out", o->out, "Y.npy",
+       "output (may be the same path as --x: the file is replaced only on success)");
+  file("--gamma", o->gamma, "G.npy", "per-channel scale, shape (channels,); default 1");
+  file("--beta", o->beta, "B.npy", "per-channel shift, shape (channels,); default 0");
+  // strtof, not CLI11's conversion, so the value rounds once, as np.float32(E) does.
+  app.add_option_function<std::string>(
+         "--eps", [o](const std::string& v) { o->eps = std::strtof(v.c_str(), nullptr); },
+         "epsilon added to the variance, finite and >= 0 (default 1e-5)")
+      ->option_text("E")
+      ->check(cli::float_value());
+  app.add_option("--threads", o->threads,
+                 "run in a tbb::task_arena of T threads (default: all hardware\nthreads); the output bits do "
+                 "not depend on T")
+      ->option_text("T")
+      ->check(cli::count_in(1, 65536));
+  app.add_option_function<std::string>(
+         "--layout", [o](const std::string& v) { o->lay = v == "nhwc" ? layout::nhwc : layout::nchw; },
+         "nchw (default) or nhwc (channels last)")
+      ->option_text("L")
+      ->check(cli::one_of({"nchw", "nhwc"}));
+  app.add_option_function<std::string>(
+         "--activation",
+         [o](const std::string& v) {
+           o->act = v == "relu"   ? activation::relu
+                    : v == "silu" ? activation::silu
+                    : v == "gelu" ? activation::gelu
+                                  : activation::none;
+         },
+         "none (default), relu, silu or gelu (erf form), applied after the\naffine transform")
+      ->option_text("A")
+      ->check(cli::one_of({"none", "relu", "silu", "gelu"}));
+  file("--residual", o->residual, "R.npy", "normalize x + residual (same shape and dtype as x)");
+  file("--sum", o->sum, "S.npy", "also write x + residual (needs --residual)");
+  file("--mean", o->mean, "M.npy",
+       "also write the per-(sample, group) means, float32, shape (batch, groups)");
+  file("--rstd", o->rstd, "R.npy", "also write 1 / sqrt(var + eps), float32, shape (batch, groups)");
+  file("--stats", o->stats, "S.npz", "also write both as an .npz archive with members 'mean' and 'rstd'");
+  app.add_option_function<std::string>(
+         "--isa",
+         [o](const std::string& v) {
+           for (isa k : {isa::automatic, isa::scalar, isa::avx2, isa::avx512})
+             if (v == to_string(k)) o->kernel = k;
+         },
+         "kernel family (default automatic; all families give identical bits)")
+      ->option_text("K")
+      ->check(cli::one_of({"scalar", "avx2", "avx512", "automatic"}));
+  app.add_flag("-v,--verbose", o->verbose, "progress on stderr (automatic for inputs larger than 1 GB)");
+
+  return [o] {
+    try {
+      check(*o);
+      return execute(*o);
+    } catch (const failure& f) {
+      std::fprintf(stderr, "groupnorm run: %s\n", cli::one_line(f.message).c_str());
+      return f.status;
+    } catch (const npy::error& e) {
+      std::fprintf(stderr, "groupnorm run: %s\n", cli::one_line(e.what()).c_str());
+      return 2;
+    } catch (const std::invalid_argument& e) {  // groupnorm::invalid_argument: the library's own message
+      std::fprintf(stderr, "groupnorm run: %s\n", cli::one_line(e.what()).c_str());
+      return 2;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "groupnorm run: out of memory\n");
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "groupnorm run: %s\n", cli::one_line(e.what()).c_str());
+      return 1;
     }
-    std::fprintf(stderr, "groupnorm run: %s\n", strip_prefix(f.message).c_str());
-    return f.status;
-  } catch (const npy::error& e) {
-    std::fprintf(stderr, "groupnorm run: %s\n", strip_prefix(e.what()).c_str());
-    return 2;
-  } catch (const std::invalid_argument& e) {  // groupnorm::invalid_argument: the library's own message
-    std::fprintf(stderr, "groupnorm run: %s\n", strip_prefix(e.what()).c_str());
-    return 2;
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "groupnorm run: out of memory\n");
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "groupnorm run: %s\n", strip_prefix(e.what()).c_str());
-    return 1;
-  }
+  };
 }
 
 }  // namespace groupnorm::tool

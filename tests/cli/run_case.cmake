@@ -1,11 +1,14 @@
-# One ctest case of `groupnorm run`, as a CMake script (cmake -P), so it runs anywhere ctest does.
+# One ctest case of the `groupnorm` tool, as a CMake script (cmake -P), so it runs anywhere ctest does.
 #   -DTOOL=path        the groupnorm executable
+#   -DEMULATOR=a|b     command that starts it (CMAKE_CROSSCOMPILING_EMULATOR), or empty
+#   -DCMD=name         the subcommand (run, bench, floor), or none for the tool's own options
 #   -DFIXTURES=dir     tests/cli/fixtures; "F/" at the start of an argument is replaced by "<dir>/"
 #   -DWORK=dir         scratch directory, emptied first; the tool runs inside it
-#   -DARGS=a|b|c       arguments after `run`, separated by '|'
+#   -DARGS=a|b|c       arguments after the subcommand, separated by '|'
 #   -DRC=n             expected exit status
 #   -DERR=text         text that stderr must contain (and, when RC != 0, stderr must be exactly one line)
 #   -DOUT=text         text that stdout must contain
+#   -DNOT_OUT=text     text that stdout must not contain
 #   -DEXISTS=a|b       files (in WORK) that must exist afterwards
 #   -DABSENT=a|b       files (in WORK) that must not exist afterwards
 #   -DSETUP=src>dst|.. copy fixture src to WORK/dst before running
@@ -30,10 +33,19 @@ function(expand var text)
   set(${var} "${out}" PARENT_SCOPE)
 endfunction()
 
+if(CMD STREQUAL "none")
+  set(command_words "")
+  set(prefix "groupnorm")
+else()
+  set(command_words ${CMD})
+  set(prefix "groupnorm ${CMD}")
+endif()
+split(emulator "${EMULATOR}")
+
 function(check_run args expected_rc)
-  execute_process(COMMAND ${TOOL} run ${args} WORKING_DIRECTORY ${WORK}
+  execute_process(COMMAND ${emulator} ${TOOL} ${command_words} ${args} WORKING_DIRECTORY ${WORK}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  message(STATUS "groupnorm run ${args}\n  exit ${rc}\n  stderr: ${err}")
+  message(STATUS "${prefix} ${args}\n  exit ${rc}\n  stdout: ${out}\n  stderr: ${err}")
   if(NOT rc STREQUAL expected_rc)
     message(FATAL_ERROR "exit status ${rc}, expected ${expected_rc}")
   endif()
@@ -71,11 +83,18 @@ if(DEFINED OUT)
     message(FATAL_ERROR "stdout does not contain '${OUT}'")
   endif()
 endif()
+if(DEFINED NOT_OUT)
+  string(FIND "${last_out}" "${NOT_OUT}" at)
+  if(NOT at EQUAL -1)
+    message(FATAL_ERROR "stdout contains '${NOT_OUT}'")
+  endif()
+endif()
 if(NOT RC EQUAL 0)
   string(REGEX MATCHALL "\n" newlines "${last_err}")
   list(LENGTH newlines n)
-  if(NOT n EQUAL 1 OR NOT last_err MATCHES "^groupnorm run: [^\n]+\n$")
-    message(FATAL_ERROR "stderr is not one line starting with 'groupnorm run: '")
+  string(FIND "${last_err}" "${prefix}: " at)
+  if(NOT n EQUAL 1 OR NOT at EQUAL 0)
+    message(FATAL_ERROR "stderr is not one line starting with '${prefix}: '")
   endif()
 endif()
 

@@ -48,10 +48,10 @@ void save_f32(const fs::path& path, const std::vector<std::size_t>& shape, const
 }
 
 int run(std::vector<std::string> args) {
-  args.insert(args.begin(), "run");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  return groupnorm::tool::run_main(static_cast<int>(argv.size()), argv.data());
+  args.insert(args.begin(), {"groupnorm", "run"});
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return groupnorm::tool::tool_main(static_cast<int>(argv.size()), argv.data());
 }
 
 std::vector<float> random_vector(std::size_t n, float mean, float stddev, unsigned seed) {
