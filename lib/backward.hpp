@@ -53,10 +53,19 @@ struct backward_run {
 void recompute_stats_nhwc(const backward_run& r, std::size_t n);
 // v rounded to float (the precision of saved statistics), as a double.
 double rounded_to_float(double v) noexcept;
-// Group sums of one slice from its channels' sums; dx coefficients of one channel.
+// Group sums of one slice from its channels' sums.
 void finish_group(const backward_run& r, std::size_t pair);
-backward_channel channel_constants(const backward_run& r, std::size_t pair, std::size_t c);
-backward_coefs channel_coefs(const backward_run& r, std::size_t pair, std::size_t c);
+
+// Per-channel constants of channels [c0, c0 + width) of sample n (width <= kBackwardLaneTile), on the
+// caller's stack; the dx coefficients need the channels' group sums.
+struct lane_tile {
+  float mean[kBackwardLaneTile], rstd[kBackwardLaneTile], scale[kBackwardLaneTile], beta[kBackwardLaneTile];
+  float a[kBackwardLaneTile], b[kBackwardLaneTile], c[kBackwardLaneTile];
+  lane_params params() const { return {mean, rstd, scale, beta}; }
+  lane_coefs coefs() const { return {a, b, c}; }
+};
+void fill_tile(const backward_run& r, std::size_t n, std::size_t c0, std::size_t width, bool with_coefs,
+               lane_tile& t);
 // dgamma / dbeta: per channel, the samples' sums added in sample order.
 void reduce_parameter_grads(const backward_run& r);
 

@@ -46,40 +46,35 @@ void recompute_stats_split(const backward_run& r, std::size_t pair) {
   store_stats(r, pair, total);
 }
 
-struct row_ptrs {
-  const void* x;
-  const void* dy;
-  void* dx;
-};
-
-row_ptrs row_at(const backward_run& r, std::size_t n, std::size_t c) {
-  const std::size_t bytes = (n * r.s.desc.channels + c) * r.s.desc.spatial * r.s.elem_size;
-  return {advance(r.b.x, bytes), advance(r.b.dy, bytes), advance(r.b.dx, bytes)};
+template <class P>  // const void* or void*
+P row_of(const backward_run& r, P base, std::size_t n, std::size_t c) {
+  return advance(base, (n * r.s.desc.channels + c) * r.s.desc.spatial * r.s.elem_size);
 }
 
-int dtype_index(const backward_run& r) {
-  return static_cast<int>(r.s.desc.data_type);
-}
-int activation_index(const backward_run& r) {
-  return static_cast<int>(r.s.desc.fused_activation);
-}
-
-// Channels [c0, c1) of one slice: their sums.
+// Channels [c0, c1) of one slice: their sums, or their dx, in tiles of kBackwardLaneTile rows.
 void rows_sums(const backward_run& r, std::size_t pair, std::size_t c0, std::size_t c1) {
-  const std::size_t n = pair / r.s.desc.num_groups, C = r.s.desc.channels;
-  const row_sums_fn f = r.k.row_sums[dtype_index(r)][activation_index(r)];
-  for (std::size_t c = c0; c < c1; ++c) {
-    const row_ptrs p = row_at(r, n, c);
-    f(p.x, p.dy, r.s.desc.spatial, channel_constants(r, pair, c), r.channel_sums + 2 * (n * C + c));
+  const std::size_t n = pair / r.s.desc.num_groups;
+  const rows_sums_fn f =
+      r.k.rows_sums[static_cast<int>(r.s.desc.data_type)][static_cast<int>(r.s.desc.fused_activation)];
+  lane_tile t;
+  for (std::size_t c = c0; c < c1; c += kBackwardLaneTile) {
+    const std::size_t width = std::min(kBackwardLaneTile, c1 - c);
+    fill_tile(r, n, c, width, false, t);
+    f(row_of(r, r.b.x, n, c), row_of(r, r.b.dy, n, c), width, r.s.desc.spatial, t.params(),
+      r.channel_sums + 2 * (n * r.s.desc.channels + c));
   }
 }
 
 void rows_dx(const backward_run& r, std::size_t pair, std::size_t c0, std::size_t c1) {
   const std::size_t n = pair / r.s.desc.num_groups;
-  const row_dx_fn f = r.k.row_dx[dtype_index(r)][activation_index(r)];
-  for (std::size_t c = c0; c < c1; ++c) {
-    const row_ptrs p = row_at(r, n, c);
-    f(p.x, p.dy, p.dx, r.s.desc.spatial, channel_constants(r, pair, c), channel_coefs(r, pair, c));
+  const rows_dx_fn f =
+      r.k.rows_dx[static_cast<int>(r.s.desc.data_type)][static_cast<int>(r.s.desc.fused_activation)];
+  lane_tile t;
+  for (std::size_t c = c0; c < c1; c += kBackwardLaneTile) {
+    const std::size_t width = std::min(kBackwardLaneTile, c1 - c);
+    fill_tile(r, n, c, width, true, t);
+    f(row_of(r, r.b.x, n, c), row_of(r, r.b.dy, n, c), row_of(r, r.b.dx, n, c), width, r.s.desc.spatial,
+      t.params(), t.coefs());
   }
 }
 
@@ -165,18 +160,25 @@ void finish_group(const backward_run& r, std::size_t pair) {
   r.group_stats[4 * pair + 3] = sum_gx;
 }
 
-backward_channel channel_constants(const backward_run& r, std::size_t pair, std::size_t c) {
-  const double rstd = r.group_stats[4 * pair + 1];
-  return {static_cast<float>(r.group_stats[4 * pair]), static_cast<float>(rstd),
-          static_cast<float>((r.b.gamma ? r.b.gamma[c] : 1.0) * rstd), r.b.beta ? r.b.beta[c] : 0.0f};
-}
-
-backward_coefs channel_coefs(const backward_run& r, std::size_t pair, std::size_t c) {
-  const double rstd = r.group_stats[4 * pair + 1];
+void fill_tile(const backward_run& r, std::size_t n, std::size_t c0, std::size_t width, bool with_coefs,
+               lane_tile& t) {
+  const std::size_t G = r.s.desc.num_groups, cpg = r.s.channels_per_group;
   const double inv_m = 1.0 / static_cast<double>(r.s.slice_elems);
-  const double mean_g = r.group_stats[4 * pair + 2] * inv_m, mean_gx = r.group_stats[4 * pair + 3] * inv_m;
-  return {static_cast<float>(rstd * (r.b.gamma ? r.b.gamma[c] : 1.0)),
-          static_cast<float>(-rstd * rstd * mean_gx), static_cast<float>(-rstd * mean_g)};
+  for (std::size_t j = 0; j < width;) {
+    const std::size_t g = (c0 + j) / cpg, end = std::min(width, (g + 1) * cpg - c0);
+    const double* st = r.group_stats + 4 * (n * G + g);
+    const double rstd = st[1];
+    const float b = static_cast<float>(-rstd * rstd * (st[3] * inv_m)),
+                c = static_cast<float>(-rstd * (st[2] * inv_m));
+    for (; j < end; ++j) {
+      const double gamma = r.b.gamma ? r.b.gamma[c0 + j] : 1.0;
+      t.mean[j] = static_cast<float>(st[0]);
+      t.rstd[j] = static_cast<float>(rstd);
+      t.scale[j] = static_cast<float>(gamma * rstd);
+      t.beta[j] = r.b.beta ? r.b.beta[c0 + j] : 0.0f;
+      if (with_coefs) t.a[j] = static_cast<float>(rstd * gamma), t.b[j] = b, t.c[j] = c;
+    }
+  }
 }
 
 void reduce_parameter_grads(const backward_run& r) {

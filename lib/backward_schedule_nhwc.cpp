@@ -31,28 +31,6 @@ void for_each(int concurrency, std::size_t count, F&& f) {
       tbb::static_partitioner());
 }
 
-// Per-lane constants of channels [c0, c0 + width) of sample n, on the caller's stack.
-struct lane_tile {
-  float mean[kBackwardLaneTile], rstd[kBackwardLaneTile], scale[kBackwardLaneTile], beta[kBackwardLaneTile];
-  float a[kBackwardLaneTile], b[kBackwardLaneTile], c[kBackwardLaneTile];
-  lane_params params() const { return {mean, rstd, scale, beta}; }
-  lane_coefs coefs() const { return {a, b, c}; }
-};
-
-void fill_tile(const backward_run& r, std::size_t n, std::size_t c0, std::size_t width, bool with_coefs,
-               lane_tile& t) {
-  const std::size_t G = r.s.desc.num_groups, cpg = r.s.channels_per_group;
-  for (std::size_t j = 0; j < width; ++j) {
-    const std::size_t c = c0 + j, pair = n * G + c / cpg;
-    const backward_channel p = channel_constants(r, pair, c);
-    t.mean[j] = p.mean, t.rstd[j] = p.rstd, t.scale[j] = p.scale, t.beta[j] = p.beta;
-    if (with_coefs) {
-      const backward_coefs k = channel_coefs(r, pair, c);
-      t.a[j] = k.a, t.b[j] = k.b, t.c[j] = k.c;
-    }
-  }
-}
-
 std::size_t tiles_per_sample(const backward_run& r) {
   return (r.s.desc.channels + kBackwardLaneTile - 1) / kBackwardLaneTile;
 }

@@ -27,10 +27,6 @@ struct element {
   }
 };
 
-element splat_channel(const backward_channel& p) noexcept {
-  return {splat(p.mean), splat(p.rstd), splat(p.scale), splat(p.beta)};
-}
-
 // Adds one 16-lane step of sums: sa += dz, sb += dz * xhat.
 template <class T, activation A>
 [[gnu::always_inline]] inline void sum_step(const element& e, vf x, vf dy, vf& sa, vf& sb) noexcept {
@@ -53,11 +49,17 @@ void tail_pair(const T* x, const T* dy, std::size_t i, std::size_t n, float mean
   }
 }
 
+// Per-lane constants of lanes [j, j + 16), and lane j's on all 16 lanes.
+element lanes_at(const lane_params& p, std::size_t j) noexcept {
+  return {simd::load(p.mean + j), simd::load(p.rstd + j), simd::load(p.scale + j), simd::load(p.beta + j)};
+}
+element lane_splat(const lane_params& p, std::size_t j) noexcept {
+  return {splat(p.mean[j]), splat(p.rstd[j]), splat(p.scale[j]), splat(p.beta[j])};
+}
+
 template <class T, activation A>
-void row_sums(const void* xp, const void* dyp, std::size_t n, backward_channel p, double* out) noexcept {
-  const T* x = static_cast<const T*>(xp);
-  const T* dy = static_cast<const T*>(dyp);
-  const element e = splat_channel(p);
+[[gnu::always_inline]] inline void row_sums(const T* x, const T* dy, std::size_t n, const element& e,
+                                            float mean, double* out) noexcept {
   double total_a = 0, total_b = 0;
   for (std::size_t b = 0; b < n; b += kBackwardBlockElems) {
     const std::size_t end = std::min(n, b + kBackwardBlockElems);
@@ -70,7 +72,7 @@ void row_sums(const void* xp, const void* dyp, std::size_t n, backward_channel p
     }
     if (i < end) {
       vf xv[2], gv[2];
-      tail_pair(x, dy, i, end, p.mean, xv, gv);
+      tail_pair(x, dy, i, end, mean, xv, gv);
       sum_step<T, A>(e, xv[0], gv[0], a0, b0);
       sum_step<T, A>(e, xv[1], gv[1], a1, b1);
     }
@@ -88,13 +90,17 @@ template <class T, activation A>
 }
 
 template <class T, activation A>
-void row_dx(const void* xp, const void* dyp, void* dxp, std::size_t n, backward_channel p,
-            backward_coefs k) noexcept {
+void rows_sums(const void* xp, const void* dyp, std::size_t rows, std::size_t n, const lane_params& p,
+               double* out) noexcept {
   const T* x = static_cast<const T*>(xp);
   const T* dy = static_cast<const T*>(dyp);
-  T* dx = static_cast<T*>(dxp);
-  const element e = splat_channel(p);
-  const vf a = splat(k.a), b = splat(k.b), c = splat(k.c);
+  for (std::size_t r = 0; r < rows; ++r)
+    row_sums<T, A>(x + r * n, dy + r * n, n, lane_splat(p, r), p.mean[r], out + 2 * r);
+}
+
+template <class T, activation A>
+[[gnu::always_inline]] inline void row_dx(const T* x, const T* dy, T* dx, std::size_t n, const element& e,
+                                          vf a, vf b, vf c) noexcept {
   std::size_t i = 0;
   for (; i + simd::kWidth <= n; i += simd::kWidth)
     storage<T>::store(dx + i, dx_of<T, A>(e, storage<T>::load(x + i), storage<T>::load(dy + i), a, b, c));
@@ -103,12 +109,15 @@ void row_dx(const void* xp, const void* dyp, void* dxp, std::size_t n, backward_
                                            splat(storage<T>::load1(dy + i)), a, b, c)[0]);
 }
 
-// Per-lane constants of lanes [j, j + 16).
-element lanes_at(const lane_params& p, std::size_t j) noexcept {
-  return {simd::load(p.mean + j), simd::load(p.rstd + j), simd::load(p.scale + j), simd::load(p.beta + j)};
-}
-element lane_splat(const lane_params& p, std::size_t j) noexcept {
-  return {splat(p.mean[j]), splat(p.rstd[j]), splat(p.scale[j]), splat(p.beta[j])};
+template <class T, activation A>
+void rows_dx(const void* xp, const void* dyp, void* dxp, std::size_t rows, std::size_t n,
+             const lane_params& p, const lane_coefs& k) noexcept {
+  const T* x = static_cast<const T*>(xp);
+  const T* dy = static_cast<const T*>(dyp);
+  T* dx = static_cast<T*>(dxp);
+  for (std::size_t r = 0; r < rows; ++r)
+    row_dx<T, A>(x + r * n, dy + r * n, dx + r * n, n, lane_splat(p, r), splat(k.a[r]), splat(k.b[r]),
+                 splat(k.c[r]));
 }
 
 // NHWC sums: each lane (channel) sums its rows in order within blocks of kBackwardBlockRows rows, a block's
@@ -168,8 +177,8 @@ void lane_dx(const void* xp, const void* dyp, void* dxp, std::size_t rows, std::
 template <class T, activation A>
 void fill_one(backward_table& t, int d) noexcept {
   const int a = static_cast<int>(A);
-  t.row_sums[d][a] = row_sums<T, A>;
-  t.row_dx[d][a] = row_dx<T, A>;
+  t.rows_sums[d][a] = rows_sums<T, A>;
+  t.rows_dx[d][a] = rows_dx<T, A>;
   t.lane_sums[d][a] = lane_sums<T, A>;
   t.lane_dx[d][a] = lane_dx<T, A>;
 }

@@ -30,14 +30,11 @@ struct backward_coefs {
   float a, b, c;
 };
 
-// NCHW: out[0] = sum(dz), out[1] = sum(dz * xhat) over the n contiguous elements of one channel row.
-using row_sums_fn = void (*)(const void* x, const void* dy, std::size_t n, backward_channel p, double* out);
-// NCHW: dx over the n elements of one channel row (dx may equal dy).
-using row_dx_fn = void (*)(const void* x, const void* dy, void* dx, std::size_t n, backward_channel p,
-                           backward_coefs k);
+// Widest tile of rows (NCHW) or lanes (NHWC) the kernels take: the callers' constant arrays live on the
+// stack.
+inline constexpr std::size_t kBackwardLaneTile = 256;
 
-// NHWC: `width` channel lanes per row, rows `stride` elements apart (pointers at row 0, first lane);
-// per-lane constants in arrays of `width` floats.
+// Per-channel constants in arrays (one entry per NCHW row or NHWC lane).
 struct lane_params {
   const float* mean;
   const float* rstd;
@@ -49,19 +46,26 @@ struct lane_coefs {
   const float* b;
   const float* c;
 };
+
+// NCHW: `rows` channel rows of n contiguous elements each (row r at x + r * n, constants at index r):
+// out[2 r] = sum(dz), out[2 r + 1] = sum(dz * xhat) of row r.
+using rows_sums_fn = void (*)(const void* x, const void* dy, std::size_t rows, std::size_t n,
+                              const lane_params& p, double* out);
+// NCHW: dx of those rows (dx may equal dy).
+using rows_dx_fn = void (*)(const void* x, const void* dy, void* dx, std::size_t rows, std::size_t n,
+                            const lane_params& p, const lane_coefs& k);
+
+// NHWC: `width` channel lanes per row, rows `stride` elements apart (pointers at row 0, first lane).
 // out[l] = sum(dz), out[width + l] = sum(dz * xhat) of lane l over `rows` rows.
 using lane_sums_fn = void (*)(const void* x, const void* dy, std::size_t rows, std::size_t stride,
                               std::size_t width, const lane_params& p, double* out);
 using lane_dx_fn = void (*)(const void* x, const void* dy, void* dx, std::size_t rows, std::size_t stride,
                             std::size_t width, const lane_params& p, const lane_coefs& k);
 
-// Widest lane tile the NHWC kernels take (their block accumulators live on the stack).
-inline constexpr std::size_t kBackwardLaneTile = 256;
-
 struct backward_table {
   isa family;
-  row_sums_fn row_sums[kDtypes][kActivations];
-  row_dx_fn row_dx[kDtypes][kActivations];
+  rows_sums_fn rows_sums[kDtypes][kActivations];
+  rows_dx_fn rows_dx[kDtypes][kActivations];
   lane_sums_fn lane_sums[kDtypes][kActivations];
   lane_dx_fn lane_dx[kDtypes][kActivations];
 };

@@ -20,6 +20,7 @@
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include "backward.hpp"
 #include "groupnorm/groupnorm.hpp"
 
 namespace py = pybind11;
@@ -208,4 +209,5 @@ PYBIND11_MODULE(groupnorm, m) {
   m.def(
       "hardware_threads", [] { return tbb::info::default_concurrency(); },
       "Number of threads `threads=None` uses.");
+  add_group_norm_backward(m);
 }
