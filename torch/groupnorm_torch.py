@@ -41,6 +41,9 @@ def _dense_order(t):
 
 def _fallback_reason(x, weight, bias, residual):
     """Why the library cannot run this call (None when it can)."""
+    if (x.is_cpu and x.dtype in _LIBRARY_DTYPES and x.is_contiguous() and residual is None
+            and (weight is None or weight.is_cpu) and (bias is None or bias.is_cpu)):
+        return None  # the common case, checked cheaply: this runs on every call
     tensors = [t for t in (x, weight, bias, residual) if t is not None]
     for t in tensors:
         if t.device.type != "cpu":

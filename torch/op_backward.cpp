@@ -1,8 +1,6 @@
 // Backward CPU kernel of the libtorch operators: dx, dweight and dbias from the forward's saved statistics.
 #include "op.hpp"
 
-#include <cmath>
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -26,25 +24,6 @@ at::Tensor dense_like(const at::Tensor& grad, const at::Tensor& input, groupnorm
   return empty_like_dense(input).copy_(grad);
 }
 
-#ifndef GROUPNORM_TORCH_LIBRARY_BACKWARD
-// z's derivative through the activation, in float32.
-at::Tensor activation_derivative(const at::Tensor& z, groupnorm::activation a) {
-  switch (a) {
-    case groupnorm::activation::none:
-      return at::ones_like(z);
-    case groupnorm::activation::relu:
-      return (z > 0).to(at::kFloat);
-    case groupnorm::activation::silu: {
-      const at::Tensor s = at::sigmoid(z);
-      return s * (1 + z * (1 - s));
-    }
-    case groupnorm::activation::gelu:
-      return 0.5 * (1 + at::erf(z * M_SQRT1_2)) + z * at::exp(-0.5 * z * z) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
-  }
-  return {};
-}
-#endif
-
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> group_norm_backward_cpu(
@@ -62,12 +41,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> group_norm_backward_cpu(
   const at::Tensor dy = dense_like(grad_output, input, p.memory_layout);
   const auto parameter_dtype = weight && weight->defined() ? weight->scalar_type() : at::kFloat;
 
-#ifdef GROUPNORM_TORCH_LIBRARY_BACKWARD
   at::Tensor dx = output_mask[0] ? empty_like_dense(input) : at::Tensor();
   const auto float_options = input.options().dtype(at::kFloat);
   at::Tensor dgamma = output_mask[1] ? at::empty({C}, float_options) : at::Tensor();
   at::Tensor dbeta = output_mask[2] ? at::empty({C}, float_options) : at::Tensor();
   if (!output_mask[0] && !output_mask[1] && !output_mask[2]) return {};
+  if (input.numel() == 0) {  // nothing was normalized: every gradient is an empty or zero sum
+    if (dgamma.defined()) dgamma.zero_();
+    if (dbeta.defined()) dbeta.zero_();
+    return {dx, dgamma.defined() ? dgamma.to(parameter_dtype) : dgamma,
+            dbeta.defined() ? dbeta.to(parameter_dtype) : dbeta};
+  }
   const auto float_or_null = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
   gn_options o;
   gn_options_init(&o);
@@ -83,26 +67,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> group_norm_backward_cpu(
   if (dgamma.defined()) dgamma = dgamma.to(parameter_dtype);
   if (dbeta.defined()) dbeta = dbeta.to(parameter_dtype);
   return {dx, dgamma, dbeta};
-#else
-  // Composite float32 form of the same formulas, for library versions without a backward entry point.
-  const at::Tensor x = input.to(at::kFloat).contiguous().view({N, G, C / G, -1});
-  const at::Tensor g_view = gamma.defined() ? gamma.view({1, G, C / G, 1}) : at::ones({1, G, C / G, 1});
-  const at::Tensor xhat = (x - mean.view({N, G, 1, 1})) * rstd.view({N, G, 1, 1});
-  at::Tensor z = xhat * g_view;
-  if (beta.defined()) z = z + beta.view({1, G, C / G, 1});
-  const at::Tensor dz =
-      dy.to(at::kFloat).contiguous().view({N, G, C / G, -1}) * activation_derivative(z, p.fused_activation);
-  at::Tensor dx, dgamma, dbeta;
-  if (output_mask[0]) {
-    const at::Tensor g = dz * g_view;
-    dx = rstd.view({N, G, 1, 1}) *
-         (g - g.mean(at::IntArrayRef{2, 3}, true) - xhat * (g * xhat).mean(at::IntArrayRef{2, 3}, true));
-    dx = empty_like_dense(input).copy_(dx.view(input.sizes()));
-  }
-  if (output_mask[1]) dgamma = (dz * xhat).sum(at::IntArrayRef{0, 3}).view({C}).to(parameter_dtype);
-  if (output_mask[2]) dbeta = dz.sum(at::IntArrayRef{0, 3}).view({C}).to(parameter_dtype);
-  return {dx, dgamma, dbeta};
-#endif
 }
 
 }  // namespace groupnorm_torch
