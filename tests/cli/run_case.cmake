@@ -1,5 +1,6 @@
 # One ctest case of `groupnorm run`, as a CMake script (cmake -P), so it runs anywhere ctest does.
 #   -DTOOL=path        the groupnorm executable
+#   -DEMULATOR=a|b     command that runs TOOL (CMAKE_CROSSCOMPILING_EMULATOR when cross-compiling), or empty
 #   -DFIXTURES=dir     tests/cli/fixtures; "F/" at the start of an argument is replaced by "<dir>/"
 #   -DWORK=dir         scratch directory, emptied first; the tool runs inside it
 #   -DARGS=a|b|c       arguments after `run`, separated by '|'
@@ -31,7 +32,8 @@ function(expand var text)
 endfunction()
 
 function(check_run args expected_rc)
-  execute_process(COMMAND ${TOOL} run ${args} WORKING_DIRECTORY ${WORK}
+  split(emulator "${EMULATOR}")
+  execute_process(COMMAND ${emulator} ${TOOL} run ${args} WORKING_DIRECTORY ${WORK}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   message(STATUS "groupnorm run ${args}\n  exit ${rc}\n  stderr: ${err}")
   if(NOT rc STREQUAL expected_rc)
