@@ -5,6 +5,7 @@
 #   tools/quickstart.sh asan    the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   tools/quickstart.sh tsan    the test suite under ThreadSanitizer (oneTBB seen through tests/tsan/itt_tsan_bridge.cpp)
 #   tools/quickstart.sh fuzz    build the libFuzzer targets with clang and run each for GROUPNORM_FUZZ_SECONDS (60)
+#   tools/quickstart.sh arm64   cross-build for aarch64 (-Werror) and run the ARM test set under qemu-user
 # Extra arguments after `bench` go to `groupnorm bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,15 @@ install_missing() {
 
 # Extra packages of the fuzz mode: clang and its runtime libraries (libFuzzer, ASan, UBSan).
 fuzz_packages=(clang libclang-rt-14-dev)
+
+# Extra packages of the arm64 mode: the cross compiler, oneTBB for arm64 (a multiarch package, hence
+# `dpkg --add-architecture arm64`) and qemu-user. doctest is header-only: the host package serves.
+arm64_packages=(g++-aarch64-linux-gnu libtbb-dev:arm64 qemu-user-static)
+add_arm64_architecture() {
+  dpkg --print-foreign-architectures | grep -qx arm64 && return 0
+  echo "quickstart: dpkg --add-architecture arm64" >&2
+  if [ "$(id -u)" -eq 0 ]; then dpkg --add-architecture arm64; else sudo dpkg --add-architecture arm64; fi
+}
 
 jobs=$(nproc 2>/dev/null || echo 2)
 mode=${1:-}
@@ -61,8 +71,16 @@ case "$mode" in
     cmake --build --preset fuzz -j "$jobs"
     exec ctest --preset fuzz -j "$jobs"
     ;;
+  arm64)
+    add_arm64_architecture
+    packages+=("${arm64_packages[@]}")
+    install_missing
+    cmake --preset aarch64
+    cmake --build --preset aarch64 -j "$jobs"
+    exec ctest --preset aarch64 -j "$jobs"
+    ;;
   *)
-    echo "usage: tools/quickstart.sh bench|test|asan|tsan|fuzz [bench options]" >&2
+    echo "usage: tools/quickstart.sh bench|test|asan|tsan|fuzz|arm64 [bench options]" >&2
     exit 2
     ;;
 esac

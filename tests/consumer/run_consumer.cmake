@@ -1,5 +1,6 @@
 # Driver of the consumer_find_package test (cmake -P). Inputs: BUILD_DIR, CONSUMER_SOURCE, WORK_DIR, CONFIG,
-# GENERATOR, CXX_COMPILER, C_COMPILER, SANITIZE, EXPECTED_VERSION.
+# GENERATOR, CXX_COMPILER, C_COMPILER, SANITIZE, EXPECTED_VERSION, TOOLCHAIN_FILE and EMULATOR ('|'-separated
+# command that runs the consumer's programs) when cross-compiling.
 cmake_minimum_required(VERSION 3.25)
 
 function(run_step what)
@@ -39,7 +40,11 @@ if(SANITIZE)
     -DCMAKE_C_FLAGS=-fsanitize=${SANITIZE}
     -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=${SANITIZE})
 endif()
+if(TOOLCHAIN_FILE)
+  list(APPEND configure_args -DCMAKE_TOOLCHAIN_FILE=${TOOLCHAIN_FILE})
+endif()
+string(REPLACE "|" ";" emulator "${EMULATOR}")
 run_step("configure the consumer" ${CMAKE_COMMAND} ${configure_args})
 run_step("build the consumer" ${CMAKE_COMMAND} --build ${build})
-run_step("run the C++ consumer" ${build}/groupnorm_consumer_cpp)
-run_step("run the C consumer" ${build}/groupnorm_consumer_c)
+run_step("run the C++ consumer" ${emulator} ${build}/groupnorm_consumer_cpp)
+run_step("run the C consumer" ${emulator} ${build}/groupnorm_consumer_c)

@@ -15,11 +15,16 @@ namespace gn_stress {
 // True in sanitizer builds (set by tests/stress/CMakeLists.txt): budgets shrink, the huge-tensor test is
 // skipped.
 constexpr bool kSanitized = GROUPNORM_TEST_SANITIZED != 0;
+// True when the tests run under an emulator (cross builds, tests/stress/CMakeLists.txt): tens of times
+// slower, so budgets shrink as under sanitizers and the huge-tensor test is skipped.
+constexpr bool kEmulated = GROUPNORM_TEST_EMULATED != 0;
+constexpr bool kSlow = kSanitized || kEmulated;
 
-// Seconds a time-bounded stress loop may run: GROUPNORM_STRESS_SECONDS, else 20 (Release) or 5 (sanitizers).
+// Seconds a time-bounded stress loop may run: GROUPNORM_STRESS_SECONDS, else 20 (Release) or 5 (sanitizers,
+// emulation).
 inline double stress_seconds() {
   if (const char* s = std::getenv("GROUPNORM_STRESS_SECONDS")) return std::atof(s);
-  return kSanitized ? 5.0 : 20.0;
+  return kSlow ? 5.0 : 20.0;
 }
 
 // Fails the whole process (and so the test) if the guarded scope does not finish in time: a deadlock becomes

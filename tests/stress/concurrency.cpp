@@ -25,7 +25,7 @@
 
 namespace {
 
-using gn_stress::kSanitized;
+using gn_stress::kSlow;
 
 struct shape {
   const char* name;
@@ -96,7 +96,7 @@ TEST_CASE("8 callers x one shared arena x mixed shapes: every output bitwise equ
   tbb::task_arena shared(arena_threads);
   constexpr int kCallers = 8;
   const double seconds = gn_stress::stress_seconds();
-  const long max_runs_per_caller = kSanitized ? 400 : 4000;
+  const long max_runs_per_caller = kSlow ? 400 : 4000;
   gn_stress::watchdog dog(seconds * 4 + 120, "concurrency stress");
 
   std::atomic<long> runs{0}, mismatches{0}, errors{0};
@@ -161,8 +161,9 @@ TEST_CASE("8 callers x one shared arena x mixed shapes: every output bitwise equ
   INFO(first_failure);
   CHECK(errors.load() == 0);
   CHECK(mismatches.load() == 0);
-  // "Thousands of runs" in Release; a floor that still proves every caller ran every shape under sanitizers.
-  CHECK(runs.load() >= (kSanitized ? static_cast<long>(kCallers * kNumShapes) : 2000));
+  // "Thousands of runs" in Release; a floor that still proves every caller ran every shape under sanitizers
+  // and emulation.
+  CHECK(runs.load() >= (kSlow ? static_cast<long>(kCallers * kNumShapes) : 2000));
 }
 
 namespace {
@@ -194,7 +195,7 @@ TEST_CASE("runs issued from inside TBB tasks of the caller's arena complete with
   tbb::task_arena outer(outer_threads);
   tbb::task_arena other(2);
   thread_recorder recorder(outer);
-  gn_stress::watchdog dog(kSanitized ? 600 : 180, "nested parallelism");
+  gn_stress::watchdog dog(kSlow ? 600 : 180, "nested parallelism");
 
   // Warm up: let TBB start every worker it will ever start for these arenas, then take the thread count.
   for (int w = 0; w < 3; ++w) {
@@ -203,7 +204,7 @@ TEST_CASE("runs issued from inside TBB tasks of the caller's arena complete with
   }
   const long threads_before = gn_stress::os_threads();
 
-  const int tasks = kSanitized ? 32 : 256;
+  const int tasks = kSlow ? 32 : 256;
   std::vector<std::vector<float>> out(static_cast<std::size_t>(tasks));
   std::atomic<long> mismatches{0}, errors{0};
   std::atomic<int> max_seen_concurrency{0};
