@@ -83,4 +83,29 @@ inline void parallel_memcpy(tbb::task_arena& arena, void* dst, const void* src, 
   });
 }
 
+// Samples of one function timed alone (no other function between its calls), each sample `k` back-to-back
+// calls with k chosen as in sample_pair; at least 7 samples and `seconds` of sampling. Per-call seconds.
+template <class F>
+std::vector<double> sample_alone(F&& f, double seconds) {
+  auto time_k = [&](int k) {
+    const auto t0 = clock_type::now();
+    for (int i = 0; i < k; ++i) f();
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+  };
+  for (int i = 0; i < 3; ++i) f();
+  int k = 1;
+  while (time_k(k) < 50e-6 && k < (1 << 20)) k *= 2;
+  std::vector<double> v;
+  const auto start = clock_type::now();
+  while ((v.size() < 7 || std::chrono::duration<double>(clock_type::now() - start).count() < seconds) &&
+         v.size() < 2000)
+    v.push_back(time_k(k) / k);
+  return v;
+}
+
+inline timing summarize(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return timing{v[v.size() / 2], v.front()};
+}
+
 }  // namespace groupnorm::tool
