@@ -19,9 +19,11 @@ inline constexpr std::size_t kSplitSliceElems = 256 * 1024;
 inline constexpr std::size_t kMinChunkElems = 8 * kBlockElems;
 inline constexpr std::size_t kMaxChunks = 512;
 // f32 outputs at least this large are written with non-temporal stores where the kernels' stores cover whole
-// lines (measured on the 2-core reference machine: above its aggregate L2 they win 15-40%, below it they lose
-// up to 20%). GROUPNORM_STREAM_BYTES overrides it (lib/environment.cpp).
-inline constexpr std::size_t kStreamBytes = 4u << 20;
+// lines. Chosen by what the next layer pays (`groupnorm bench --consumer`: a run followed by a read of y) on
+// the 2-core reference machine (32 MiB L3): up to ~5 MiB cached stores win (the reader finds y in L3; 4 MiB
+// LayerNorm 0.50-0.65 vs 1.12-1.17 ms), 8-16 MiB tie, from ~24 MiB streaming wins (25 vs 35-37 ms).
+// GROUPNORM_STREAM_BYTES overrides it (lib/environment.cpp).
+inline constexpr std::size_t kStreamBytes = 16u << 20;
 // NHWC: target elements of a row chunk; most (sample, chunk, group) partial moments of a row-split run (they
 // live on the stack of execute_nhwc: 48 KiB); most groups of a unit (per-task stack: 2 moments + 1 stats
 // each); widest packed virtual row.

@@ -33,7 +33,7 @@ TEST_CASE("environment: unset variables give automatic family selection and the 
   const auto env = parse({});
   CHECK(env.error.empty());
   CHECK(env.forced_isa == groupnorm::isa::automatic);
-  CHECK(env.stream_bytes == std::size_t{4} << 20);
+  CHECK(env.stream_bytes == std::size_t{16} << 20);
 }
 
 TEST_CASE("environment: GROUPNORM_ISA names a family or automatic") {
