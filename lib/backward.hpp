@@ -51,6 +51,12 @@ struct backward_run {
 
 // The float mean and rstd of sample n's groups, recomputed exactly as the forward computes them.
 void recompute_stats_nhwc(const backward_run& r, std::size_t n);
+// What finish_slice reads to recompute statistics: x only (it writes nothing: mean / rstd are absent).
+inline run_buffers stats_source(const backward_run& r) {
+  run_buffers b;
+  b.x = r.b.x;
+  return b;
+}
 // v rounded to float (the precision of saved statistics), as a double.
 double rounded_to_float(double v) noexcept;
 // Group sums of one slice from its channels' sums.

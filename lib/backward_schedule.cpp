@@ -18,7 +18,7 @@ namespace {
 // Stores a slice's statistics as the forward saves them (rounded to float), so recomputed and given
 // statistics give the same bits.
 void store_stats(const backward_run& r, std::size_t pair, const moments& m) {
-  const slice_stats st = finish_slice(r.s, run_buffers{}, pair, m);
+  const slice_stats st = finish_slice(r.s, stats_source(r), pair, m);
   r.group_stats[4 * pair] = rounded_to_float(st.mean);
   r.group_stats[4 * pair + 1] = rounded_to_float(st.rstd);
 }
@@ -168,7 +168,7 @@ void fill_tile(const backward_run& r, std::size_t n, std::size_t c0, std::size_t
     const std::size_t g = (c0 + j) / cpg, end = std::min(width, (g + 1) * cpg - c0);
     const double* st = r.group_stats + 4 * (n * G + g);
     const double rstd = st[1];
-    const float b = static_cast<float>(-rstd * rstd * (st[3] * inv_m)),
+    const float b = static_cast<float>(-rstd * (st[3] * inv_m)),
                 c = static_cast<float>(-rstd * (st[2] * inv_m));
     for (; j < end; ++j) {
       const double gamma = r.b.gamma ? r.b.gamma[c0 + j] : 1.0;

@@ -101,7 +101,7 @@ void recompute_stats_nhwc(const backward_run& r, std::size_t n) {
     }
     for (std::size_t g = g0; g < g1; ++g) {
       const std::size_t pair = n * s.desc.num_groups + g;
-      const slice_stats st = finish_slice(s, run_buffers{}, pair, total[g - g0]);
+      const slice_stats st = finish_slice(s, stats_source(r), pair, total[g - g0]);
       r.group_stats[4 * pair] = rounded_to_float(st.mean);
       r.group_stats[4 * pair + 1] = rounded_to_float(st.rstd);
     }

@@ -86,7 +86,7 @@ template <class T, activation A>
 template <class T, activation A>
 [[gnu::always_inline]] inline vf dx_of(const element& e, vf x, vf dy, vf a, vf b, vf c) noexcept {
   const vf d = x - e.mean;
-  return simd::fma(a, e.dz<A>(dy, d), simd::fma(b, d, c));
+  return simd::fma(a, e.dz<A>(dy, d), simd::fma(b, d * e.rstd, c));
 }
 
 template <class T, activation A>

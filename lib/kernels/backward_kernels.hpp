@@ -4,8 +4,8 @@
 //
 // Per element, with d = x - mean: xhat = d * rstd, z = fma(d, scale, beta) (the forward's pre-activation),
 // dz = dy * act'(z). The reductions are sum(dz) and sum(dz * xhat) per channel; the gradient is
-// dx = fma(a, dz, fma(b, d, c)) with a = rstd gamma, b = -rstd^2 mean(g xhat), c = -rstd mean(g), g = gamma
-// dz.
+// dx = fma(a, dz, fma(b, xhat, c)) with a = rstd gamma, b = -rstd mean(g xhat), c = -rstd mean(g), g = gamma
+// dz (b multiplies xhat, not d: rstd^2 would overflow float for a slice of std < 1e-19).
 #pragma once
 
 #include <cstddef>

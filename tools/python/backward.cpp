@@ -10,6 +10,7 @@
 #include "backward.hpp"
 
 #include <pybind11/numpy.h>
+#include <pybind11/stl.h>
 
 #include <cstdint>
 #include <map>
@@ -131,7 +132,12 @@ py::tuple group_norm_backward(const py::array& x_in, const py::array& dy_in, std
     if (want_dx) dx = dx_a;
   };
   if (half) {
-    const harray x = harray::ensure(x_in), dy = harray::ensure(dy_in.attr("astype")("float16"));
+    // float16 as its bits (uint16), C-contiguous.
+    auto bits = [](const py::object& a) {
+      return harray::ensure(py::module_::import("numpy").attr("ascontiguousarray")(a).attr("view")("uint16"));
+    };
+    const harray x = bits(x_in), dy = bits(dy_in.attr("astype")("float16"));
+    if (!x || !dy) value_error("x / dy could not be read as float16");
     harray dx_a = want_dx ? harray(shape) : harray();
     run(groupnorm::f16{}, x, dy, dx_a);
     if (want_dx) dx = dx_a.attr("view")("float16");
