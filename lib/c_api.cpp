@@ -11,26 +11,31 @@
 namespace groupnorm::detail {
 namespace {
 
-thread_local std::string last_error;
-// Set when a message could not be stored (memory exhausted): gn_last_error() returns it instead of
-// last_error.
-thread_local const char* last_error_fallback = nullptr;
+// The thread's last error, in one thread_local so a call resolves one TLS address.
+struct error_slot {
+  std::string message;
+  // Set when a message could not be stored (memory exhausted): gn_last_error() returns it instead.
+  const char* fallback = nullptr;
+};
+thread_local error_slot last_error;
 
 }  // namespace
 
 void record_success() noexcept {
-  last_error.clear();
-  last_error_fallback = nullptr;
+  error_slot& e = last_error;
+  e.message.clear();
+  e.fallback = nullptr;
 }
 
 // Storing a message may itself need memory, and an exception here would escape a noexcept C entry point
 // (std::terminate) exactly when the process is out of memory.
 void record_error(const char* what, const char* detail) noexcept {
+  error_slot& e = last_error;
   try {
-    last_error.assign(what).append(detail);
-    last_error_fallback = nullptr;
+    e.message.assign(what).append(detail);
+    e.fallback = nullptr;
   } catch (...) {
-    last_error_fallback = "groupnorm: out of memory (while recording the error message)";
+    e.fallback = "groupnorm: out of memory (while recording the error message)";
   }
 }
 
@@ -130,7 +135,8 @@ gn_status gn_group_norm_ex(const void* x, void* y, const float* gamma, const flo
 
 const char* gn_last_error(void) {
   using namespace groupnorm::detail;
-  return last_error_fallback ? last_error_fallback : last_error.c_str();
+  const error_slot& e = last_error;
+  return e.fallback ? e.fallback : e.message.c_str();
 }
 
 }  // extern "C"

@@ -92,10 +92,15 @@ gn_status gn_plan_run(const gn_plan* plan, const gn_tensors* t, gn_arena* arena)
   return guarded([&] {
     require(plan, "plan");
     require(t, "tensors");
-    gn_tensors c;
-    gn_tensors_init(&c);
-    read_versioned(*t, c, kTensorsSizes, kTensorsNames);
-    const run_buffers b{c.x, c.residual, c.y, c.sum, c.gamma, c.beta, c.mean, c.rstd};
+    // This header's struct is read in place; another version is first copied over the defaults.
+    gn_tensors copy;
+    const gn_tensors* c = t;
+    if (t->struct_size != sizeof(gn_tensors)) {
+      gn_tensors_init(&copy);
+      read_versioned(*t, copy, kTensorsSizes, kTensorsNames);
+      c = &copy;
+    }
+    const run_buffers b{c->x, c->residual, c->y, c->sum, c->gamma, c->beta, c->mean, c->rstd};
     run_call(plan->state, call_from_pointers(plan->state, b, arena ? &arena->arena : nullptr));
   });
 }
