@@ -20,6 +20,7 @@
 #include <oneapi/tbb/partitioner.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include "bench_api.hpp"
 #include "bench_backward.hpp"
 #include "bench_suite.hpp"
 #include "cli.hpp"
@@ -46,13 +47,14 @@ struct options {
   double seconds = 0.25;              // sampling time per (shape, threads)
   bool backward = false;              // --direction backward (tools/bench_backward.cpp)
   bool consumer = false;              // --consumer: each run and copy followed by a read of y
+  std::string api = "cpp";            // entry point timed beside plan::run (bench_api.hpp)
 };
 
 constexpr const char* kUsage =
     "usage: groupnorm bench [--shape B,C,H,W,G]... [--threads N]... [--inplace] [--isa NAME]\n"
     "                       [--layout nchw|nhwc] [--activation none|relu|silu|gelu]\n"
     "                       [--direction forward|backward] [--seconds S] [--json FILE]\n"
-    "                       [--consumer]\n"
+    "                       [--consumer] [--api cpp|c|c-plan]\n"
     "\n"
     "  Times GroupNorm (float32, --layout) on a prepared plan, and copies of the same bytes in the same\n"
     "  tbb::task_arena by three strategies (one memcpy per thread, 256 KiB memcpy pieces, non-temporal\n"
@@ -229,6 +231,20 @@ int bench(options o) {
       std::printf("%-30s %10zu %4d %11.2f %11.2f %8.1f %11.2f %-14s %7.3f\n", s.name.c_str(), n, t,
                   m.run.median_s * 1e6, m.run.min_s * 1e6, r.gbps, m.floor.best_time.median_s * 1e6,
                   to_string(m.floor.best), m.ratio);
+      if (o.api != "cpp") {
+        if (o.inplace) scratch = x;
+        float* out = o.inplace ? scratch.data() : y.data();
+        const api_timing a = time_api(o.api, pl, o.inplace ? scratch.data() : x.data(), out, gamma.data(),
+                                      beta.data(), arena, t, o.seconds);
+        if (!a.same_bits) {
+          std::fprintf(stderr, "groupnorm bench: --api %s wrote other bits than plan::run\n", o.api.c_str());
+          return 1;
+        }
+        const double excess = a.api_us - a.plan_us;
+        std::printf("  api %-6s %9.3f us   plan::run %9.3f us   excess %+7.3f us   budget %.2f us: %s\n",
+                    o.api.c_str(), a.api_us, a.plan_us, excess, a.budget_us,
+                    excess <= a.budget_us ? "met" : "NOT MET");
+      }
       std::fflush(stdout);
     }
   }
@@ -340,6 +356,13 @@ std::function<int()> add_bench(CLI::App& parent) {
          "reference applies\nthe same activation before the comparison")
       ->option_text("A")
       ->check(cli::one_of({"none", "relu", "silu", "gelu"}));
+  app.add_option("--api", o->api,
+                 "cpp (default): plan::run only. c: also time the one-shot C\ncall (gn_group_norm_f32, "
+                 "gn_group_norm_ex for a layout or\nactivation); c-plan: gn_plan_run on a gn_arena. Each is "
+                 "checked\nfor plan::run's bits, then timed interleaved with plan::run;\nthe line shows both "
+                 "medians and the excess against its budget\n(c: 0.15 us, c-plan: 0.03 us)")
+      ->option_text("API")
+      ->check(cli::one_of({"cpp", "c", "c-plan"}));
   app.add_option("--seconds", o->seconds, "sampling time per row (default 0.25)")
       ->option_text("S")
       ->check(cli::positive_number());
