@@ -279,7 +279,10 @@ int execute(const options& o) {
   npy::array sum;
   if (!o.sum.empty()) sum.info = x.info;
 
-  const int threads = o.threads > 0 ? o.threads : tbb::info::default_concurrency();
+  // More threads than the hardware has are capped at it, as the library's own arenas are (oneTBB would
+  // otherwise warn on stderr that it ignores the extra workers).
+  const int hardware = tbb::info::default_concurrency();
+  const int threads = o.threads > 0 && o.threads < hardware ? o.threads : hardware;
   tbb::task_arena arena(threads);
   note("normalizing " + std::to_string(pl.element_count()) + " elements on " + std::to_string(threads) +
        " thread(s), " + to_string(pl.selected_isa()) + " kernels");
@@ -368,9 +371,10 @@ std::function<int()> add_run(CLI::App& parent) {
          "epsilon added to the variance, finite and >= 0 (default 1e-5)")
       ->option_text("E")
       ->check(cli::float_value());
-  app.add_option("--threads", o->threads,
-                 "run in a tbb::task_arena of T threads (default: all hardware\nthreads); the output bits do "
-                 "not depend on T")
+  app.add_option(
+         "--threads", o->threads,
+         "run in a tbb::task_arena of T threads (default and cap: all\nhardware threads); the output bits do "
+         "not depend on T")
       ->option_text("T")
       ->check(cli::count_in(1, 65536));
   app.add_option_function<std::string>(
