@@ -146,6 +146,7 @@ int bench(options o) {
     if (tbb::info::default_concurrency() > 1) o.threads.push_back(tbb::info::default_concurrency());
   }
   if (o.backward) {
+    print_header(o);
     backward_bench_options bo{{}, o.threads, o.memory_layout, o.act, o.kernel, o.seconds, o.json};
     for (const shape& s : o.shapes) bo.shapes.push_back({s.name, s.b, s.c, s.h * s.w, s.g});
     return bench_backward(bo);
