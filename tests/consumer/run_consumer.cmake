@@ -1,10 +1,11 @@
 # Driver of the consumer_find_package test (cmake -P). Inputs: BUILD_DIR, CONSUMER_SOURCE, WORK_DIR, CONFIG,
-# GENERATOR, CXX_COMPILER, C_COMPILER, SANITIZE, EXPECTED_VERSION, TOOLCHAIN_FILE and EMULATOR ('|'-separated
-# command that runs the consumer's programs) when cross-compiling.
+# GENERATOR, CXX_COMPILER, C_COMPILER, SANITIZE, EXPECTED_VERSION, LIBDIR, TOOLCHAIN_FILE and EMULATOR
+# ('|'-separated command that runs the consumer's programs) when cross-compiling.
 cmake_minimum_required(VERSION 3.25)
 
+# Every step runs without LD_LIBRARY_PATH: installed programs must find libgroupnorm through their RPATH.
 function(run_step what)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "consumer test: ${what} failed (${rc})\n--- stdout\n${out}\n--- stderr\n${err}")
   endif()
@@ -48,3 +49,31 @@ run_step("configure the consumer" ${CMAKE_COMMAND} ${configure_args})
 run_step("build the consumer" ${CMAKE_COMMAND} --build ${build})
 run_step("run the C++ consumer" ${emulator} ${build}/groupnorm_consumer_cpp)
 run_step("run the C consumer" ${emulator} ${build}/groupnorm_consumer_c)
+
+# The installed tool starts from the prefix alone.
+if(EXISTS ${prefix}/bin/groupnorm)
+  run_step("bin/groupnorm --version" ${emulator} ${prefix}/bin/groupnorm --version)
+else()
+  message(FATAL_ERROR "consumer test: ${prefix}/bin/groupnorm was not installed")
+endif()
+
+# A C program built with the installed groupnorm.pc alone (host builds: the host pkg-config knows the host's tbb).
+if(TOOLCHAIN_FILE)
+  message(STATUS "consumer test: pkg-config build skipped (cross build)")
+  return()
+endif()
+find_program(PKG_CONFIG pkg-config REQUIRED)
+execute_process(COMMAND ${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${prefix}/${LIBDIR}/pkgconfig
+                        ${PKG_CONFIG} --cflags --libs groupnorm
+                RESULT_VARIABLE rc OUTPUT_VARIABLE pc_flags ERROR_VARIABLE pc_err OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT rc EQUAL 0 OR NOT pc_flags MATCHES "-I${prefix}")
+  message(FATAL_ERROR "consumer test: pkg-config --cflags --libs groupnorm gave '${pc_flags}' ${pc_err}")
+endif()
+separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+set(san_flags "")
+if(SANITIZE)
+  set(san_flags -fsanitize=${SANITIZE})
+endif()
+run_step("cc main.c $(pkg-config --cflags --libs groupnorm)"
+  ${C_COMPILER} -std=c99 ${san_flags} ${CONSUMER_SOURCE}/main.c ${pc_flags} -lm -o ${WORK_DIR}/consumer_pkgconfig)
+run_step("run the pkg-config C consumer" ${emulator} ${WORK_DIR}/consumer_pkgconfig)

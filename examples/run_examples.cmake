@@ -1,0 +1,59 @@
+# Driver of the `examples` test (cmake -P): install the build tree into a fresh prefix, then, using only that
+# prefix and no LD_LIBRARY_PATH, build and run every example as README shows it:
+#   C and C++ through find_package (examples/CMakeLists.txt), hello.c through pkg-config, hello.py with
+#   /usr/bin/python3 and the installed module, cli_session.sh with the installed `groupnorm`.
+# Inputs: BUILD_DIR, SOURCE_DIR (examples/), WORK_DIR, LIBDIR, PYTHON_DIR (module dir relative to the prefix),
+# GENERATOR, C_COMPILER, CXX_COMPILER, SANITIZE, EMULATOR ('|'-separated CMAKE_CROSSCOMPILING_EMULATOR).
+cmake_minimum_required(VERSION 3.25)
+
+function(run_step what)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH ${ARGN}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "examples: ${what} failed (${rc})\n--- stdout\n${out}\n--- stderr\n${err}")
+  endif()
+  message(STATUS "examples: ${what}: ok\n${out}${err}")
+endfunction()
+
+string(REPLACE "|" ";" emulator "${EMULATOR}")
+set(prefix ${WORK_DIR}/prefix)
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+run_step("install into ${prefix}" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+
+set(flags "")
+if(SANITIZE)  # an instrumented libgroupnorm needs the sanitizer runtime in the program too
+  set(flags -fsanitize=${SANITIZE})
+endif()
+run_step("configure examples/" ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/build -G ${GENERATOR}
+  -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON
+  -DCMAKE_C_COMPILER=${C_COMPILER} -DCMAKE_CXX_COMPILER=${CXX_COMPILER} "-DCMAKE_C_FLAGS=${flags}"
+  "-DCMAKE_CXX_FLAGS=${flags}" "-DCMAKE_CROSSCOMPILING_EMULATOR=${EMULATOR}")
+run_step("build examples/" ${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+run_step("run the C and C++ examples" ${CMAKE_CTEST_COMMAND} --test-dir ${WORK_DIR}/build --output-on-failure)
+
+# README's C compile line, verbatim apart from the paths.
+find_program(PKG_CONFIG pkg-config REQUIRED)
+execute_process(COMMAND ${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${prefix}/${LIBDIR}/pkgconfig
+                        ${PKG_CONFIG} --cflags --libs groupnorm
+                RESULT_VARIABLE rc OUTPUT_VARIABLE pc_flags OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "examples: pkg-config --cflags --libs groupnorm failed")
+endif()
+separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+run_step("cc hello.c $(pkg-config --cflags --libs groupnorm)"
+  ${C_COMPILER} ${flags} ${SOURCE_DIR}/hello.c ${pc_flags} -o ${WORK_DIR}/hello_pkgconfig)
+run_step("run hello (pkg-config build)" ${emulator} ${WORK_DIR}/hello_pkgconfig)
+
+if(EXISTS ${prefix}/bin/groupnorm)
+  run_step("groupnorm --version" ${emulator} ${prefix}/bin/groupnorm --version)
+  if(NOT emulator)
+    run_step("cli_session.sh" ${CMAKE_COMMAND} -E env "PATH=${prefix}/bin:$ENV{PATH}" bash ${SOURCE_DIR}/cli_session.sh)
+  endif()
+endif()
+file(GLOB module ${prefix}/${PYTHON_DIR}/groupnorm*)
+if(module AND NOT SANITIZE AND NOT emulator)
+  run_step("hello.py" ${CMAKE_COMMAND} -E env PYTHONPATH=${prefix}/${PYTHON_DIR} /usr/bin/python3 ${SOURCE_DIR}/hello.py)
+else()
+  message(STATUS "examples: hello.py not run (Python module not installed, or a sanitizer / emulated build)")
+endif()
