@@ -3,7 +3,7 @@
 // validation, no dispatch, a shape fixed at compile time, no guard against a poor center or overflow. They
 // keep only what a GroupNorm must do (read every element before writing any output of its group, and the
 // arithmetic of the one-pass moments and the apply), so their ratios are floors for the library's ratios in
-// `groupnorm bench` (README, Performance).
+// `groupnorm bench` (docs/performance.md).
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>

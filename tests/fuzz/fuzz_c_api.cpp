@@ -376,7 +376,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (!finite_gb || var_eps < 0x1p-100 || dmax > 0x1p60) continue;
         const double yref = activate(act, ref[i]);
         if (std::fabs(gm) * rstd_ref > 0x1p100 || std::fabs(ref[i]) > out_max * 0.99) continue;
-        // The per-channel scale gamma * rstd is a float (README, Guarantees): below the normal range it loses
+        // The per-channel scale gamma * rstd is a float (docs/guarantees.md): below the normal range it loses
         // relative precision or flushes to 0, and the output tends to beta.
         if (gm != 0.0 && std::fabs(gm) * rstd_ref < 0x1p-126) continue;
         const double tol = (kK + 8) * kU * std::fabs(gm) * rstd_ref * dmax +
