@@ -40,14 +40,8 @@ if(TOOLCHAIN_FILE)
 endif()
 
 # README's C compile line, verbatim apart from the paths.
-find_program(PKG_CONFIG pkg-config REQUIRED)
-execute_process(COMMAND ${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${prefix}/${LIBDIR}/pkgconfig
-                        ${PKG_CONFIG} --cflags --libs groupnorm
-                RESULT_VARIABLE rc OUTPUT_VARIABLE pc_flags OUTPUT_STRIP_TRAILING_WHITESPACE)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "examples: pkg-config --cflags --libs groupnorm failed")
-endif()
-separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+include(${CMAKE_CURRENT_LIST_DIR}/../tests/consumer/pkg_config_flags.cmake)
+groupnorm_pkg_config_flags(pc_flags ${prefix} ${LIBDIR})
 run_step("cc hello.c $(pkg-config --cflags --libs groupnorm)"
   ${C_COMPILER} ${flags} ${SOURCE_DIR}/hello.c ${pc_flags} -o ${WORK_DIR}/hello_pkgconfig)
 run_step("run hello (pkg-config build)" ${WORK_DIR}/hello_pkgconfig)
