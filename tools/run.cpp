@@ -378,18 +378,12 @@ std::function<int()> add_run(CLI::App& parent) {
       ->option_text("T")
       ->check(cli::count_in(1, 65536));
   app.add_option_function<std::string>(
-         "--layout", [o](const std::string& v) { o->lay = v == "nhwc" ? layout::nhwc : layout::nchw; },
+         "--layout", [o](const std::string& v) { o->lay = parse_layout(v); },
          "nchw (default) or nhwc (channels last)")
       ->option_text("L")
       ->check(cli::one_of({"nchw", "nhwc"}));
   app.add_option_function<std::string>(
-         "--activation",
-         [o](const std::string& v) {
-           o->act = v == "relu"   ? activation::relu
-                    : v == "silu" ? activation::silu
-                    : v == "gelu" ? activation::gelu
-                                  : activation::none;
-         },
+         "--activation", [o](const std::string& v) { o->act = parse_activation(v); },
          "none (default), relu, silu or gelu (erf form), applied after the\naffine transform")
       ->option_text("A")
       ->check(cli::one_of({"none", "relu", "silu", "gelu"}));
@@ -400,11 +394,7 @@ std::function<int()> add_run(CLI::App& parent) {
   file("--rstd", o->rstd, "R.npy", "also write 1 / sqrt(var + eps), float32, shape (batch, groups)");
   file("--stats", o->stats, "S.npz", "also write both as an .npz archive with members 'mean' and 'rstd'");
   app.add_option_function<std::string>(
-         "--isa",
-         [o](const std::string& v) {
-           for (isa k : {isa::automatic, isa::scalar, isa::avx2, isa::avx512})
-             if (v == to_string(k)) o->kernel = k;
-         },
+         "--isa", [o](const std::string& v) { o->kernel = parse_isa(v); },
          "kernel family (default automatic; all families give identical bits)")
       ->option_text("K")
       ->check(cli::one_of({"scalar", "avx2", "avx512", "automatic"}));

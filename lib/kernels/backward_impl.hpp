@@ -7,8 +7,8 @@
 
 #include "kernels/activation_grad.hpp"
 #include "kernels/backward_kernels.hpp"
-#include "kernels/convert.hpp"
-#include "kernels/simd.hpp"
+#include "simd/convert.hpp"
+#include "simd/simd.hpp"
 
 namespace groupnorm::detail {
 namespace {

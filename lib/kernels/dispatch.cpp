@@ -1,12 +1,15 @@
 // Kernel families: the registry (one line per family), CPU support detected once per process, and the family
 // a plan runs.
+#include <array>
 #include <cstddef>
 #include <cstring>
 #include <iterator>
+#include <span>
 #include <string>
+#include <string_view>
 
-#include "dispatch.hpp"
-#include "environment.hpp"
+#include "kernels/dispatch.hpp"
+#include "plan/environment.hpp"
 
 #if defined(GROUPNORM_HAVE_X86_KERNELS)
 #include <cpuid.h>
@@ -14,7 +17,8 @@
 
 namespace groupnorm::detail {
 
-// Each family's table, defined in its kernels_<family>.cpp.
+// Each family's table, defined in its kernels_<family>.cpp. Adding a family: its declaration here, its line
+// in kFamilies, its file and compile flags in lib/CMakeLists.txt.
 const kernel_table& kernels_scalar() noexcept;
 #if defined(GROUPNORM_HAVE_X86_KERNELS)
 const kernel_table& kernels_avx2() noexcept;
@@ -117,7 +121,7 @@ isa best_supported_isa() noexcept {
   return detected().best;
 }
 
-const kernel_table& kernels_for(isa requested) {
+kernel_choice choose_kernels(isa requested) {
   const isa forced = process_environment().forced_isa;
   const isa chosen = requested != isa::automatic ? requested
                      : forced != isa::automatic  ? forced
@@ -125,7 +129,7 @@ const kernel_table& kernels_for(isa requested) {
   if (!isa_supported(chosen))
     throw invalid_argument(std::string("groupnorm: kernel isa '") + to_string(chosen) +
                            "' is not supported by this CPU or build");
-  return find(chosen)->table();
+  return {chosen, &find(chosen)->table()};
 }
 
 }  // namespace groupnorm::detail
@@ -136,6 +140,23 @@ const char* to_string(isa k) noexcept {
   if (k == isa::automatic) return "automatic";
   const detail::family* f = detail::find(k);
   return f ? f->name : "unknown";
+}
+
+isa parse_isa(std::string_view name) {
+  isa k = isa::automatic;
+  if (!detail::parse_isa_name(std::string(name).c_str(), k))
+    throw invalid_argument("groupnorm: isa '" + std::string(name) + "' is unknown, expected one of " +
+                           detail::isa_names());
+  return k;
+}
+
+std::span<const isa> known_isas() noexcept {
+  static constexpr auto ids = [] {
+    std::array<isa, detail::kFamilyCount> a{};
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = detail::kFamilies[i].id;
+    return a;
+  }();
+  return ids;
 }
 
 bool isa_supported(isa k) noexcept {
