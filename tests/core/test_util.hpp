@@ -18,6 +18,7 @@
 
 #include "groupnorm/groupnorm.hpp"
 #include "reference.hpp"
+#include "skip.hpp"
 
 namespace gn_test {
 
@@ -224,9 +225,19 @@ std::vector<float> decode(const std::vector<T>& v) {
 // The kernel families this CPU and build can run (always includes scalar).
 inline std::vector<groupnorm::isa> supported_isas() {
   std::vector<groupnorm::isa> out;
-  for (groupnorm::isa k : {groupnorm::isa::scalar, groupnorm::isa::avx2, groupnorm::isa::avx512})
+  for (groupnorm::isa k : groupnorm::known_isas())
     if (groupnorm::isa_supported(k)) out.push_back(k);
   return out;
+}
+
+// True when at least two families can run, so a cross-family comparison compares something; otherwise
+// reports the skip (the caller returns).
+inline bool several_families_or_skip() {
+  const std::size_t n = supported_isas().size();
+  if (n >= 2) return true;
+  report_skip("this CPU and build run " + std::to_string(n) +
+              " kernel family, nothing to compare across families");
+  return false;
 }
 
 }  // namespace gn_test
