@@ -1,5 +1,5 @@
 // The one generic backward kernel source, included by backward_<isa>.cpp (each compiled with its family's
-// target flags); everything has internal linkage, as in kernel_impl.hpp.
+// target flags); everything has internal linkage, as in kernels/family.hpp.
 #pragma once
 
 #include <algorithm>

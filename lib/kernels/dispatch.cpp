@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "kernels/backward_kernels.hpp"
 #include "kernels/dispatch.hpp"
 #include "plan/environment.hpp"
 
@@ -17,8 +18,9 @@
 
 namespace groupnorm::detail {
 
-// Each family's table, defined in its kernels_<family>.cpp. Adding a family: its declaration here, its line
-// in kFamilies, its file and compile flags in lib/CMakeLists.txt.
+// Each family's forward table, defined in its kernels_<family>.cpp (the backward tables are declared in
+// backward_kernels.hpp). Adding a family: its declarations, its line in kFamilies, its two files and their
+// compile flags in lib/CMakeLists.txt.
 const kernel_table& kernels_scalar() noexcept;
 #if defined(GROUPNORM_HAVE_X86_KERNELS)
 const kernel_table& kernels_avx2() noexcept;
@@ -53,15 +55,16 @@ bool x86_avx512() noexcept {
 struct family {
   isa id;
   const char* name;
-  bool (*supported)() noexcept;             // nullptr: not built for this target
-  const kernel_table& (*table)() noexcept;  // nullptr: not built for this target
+  bool (*supported)() noexcept;                  // nullptr: not built for this target
+  const kernel_table& (*table)() noexcept;       // nullptr: not built for this target
+  const backward_table& (*backward)() noexcept;  // nullptr: not built for this target
 };
 
 // In increasing order of preference: `automatic` picks the last one the CPU supports.
 constexpr family kFamilies[] = {
-    {isa::scalar, "scalar", always, kernels_scalar},
-    {isa::avx2, "avx2", GN_X86(x86_avx2), GN_X86(kernels_avx2)},
-    {isa::avx512, "avx512", GN_X86(x86_avx512), GN_X86(kernels_avx512)},
+    {isa::scalar, "scalar", always, kernels_scalar, backward_kernels_scalar},
+    {isa::avx2, "avx2", GN_X86(x86_avx2), GN_X86(kernels_avx2), GN_X86(backward_kernels_avx2)},
+    {isa::avx512, "avx512", GN_X86(x86_avx512), GN_X86(kernels_avx512), GN_X86(backward_kernels_avx512)},
 };
 constexpr std::size_t kFamilyCount = std::size(kFamilies);
 
@@ -115,6 +118,11 @@ std::string isa_names() {
   std::string names = "automatic";
   for (const family& f : kFamilies) names += std::string(", ") + f.name;
   return names;
+}
+
+const backward_table& backward_kernels_for(isa family) noexcept {
+  const struct family* f = find(family);
+  return f != nullptr && f->backward != nullptr ? f->backward() : backward_kernels_scalar();
 }
 
 isa best_supported_isa() noexcept {
