@@ -4,7 +4,8 @@
 #include <cstddef>
 
 #include "kernels/backward_kernels.hpp"
-#include "plan_state.hpp"
+#include "plan/plan_state.hpp"
+#include "schedule/schedule.hpp"
 
 namespace groupnorm::detail {
 

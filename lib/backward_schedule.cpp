@@ -27,8 +27,8 @@ moments chunk_of(const backward_run& r, std::size_t pair, std::size_t chunk) {
   const plan_state& s = r.s;
   const std::size_t begin = pair * s.slice_elems + chunk * s.chunk_elems;
   const std::size_t n = std::min(s.chunk_elems, s.slice_elems - chunk * s.chunk_elems);
-  return s.kernels->chunk_moments[static_cast<int>(s.desc.data_type)][0](advance(r.b.x, begin * s.elem_size),
-                                                                         nullptr, n);
+  return s.kernels->moments.nchw_chunk[static_cast<int>(s.desc.data_type)][0](
+      advance(r.b.x, begin * s.elem_size), nullptr, n);
 }
 
 // A slice's statistics with its chunks' moments computed in parallel, merged in chunk order (the forward's
@@ -202,7 +202,7 @@ void execute_backward(const plan_state& s, const backward_buffers& b, tbb::task_
   }
   double stack[kBackwardStackDoubles];  // uninitialized: every entry used is written before it is read
   double* scratch = backward_workspace_doubles(s) == 0 ? stack : b.workspace;
-  const backward_run r{s, b, backward_kernels_for(s.kernels->family), scratch,
+  const backward_run r{s, b, backward_kernels_for(s.family), scratch,
                        scratch + 2 * s.desc.batch * s.desc.channels};
   if (b.mean != nullptr) {
     for (std::size_t pair = 0; pair < s.pairs; ++pair) {

@@ -86,7 +86,7 @@ void run(const backward_run& r, int concurrency) {
 // in chunk order.
 void recompute_stats_nhwc(const backward_run& r, std::size_t n) {
   const plan_state& s = r.s;
-  const nhwc_moments_fn f = s.kernels->nhwc_moments[static_cast<int>(s.desc.data_type)][0];
+  const nhwc_moments_fn f = s.kernels->moments.nhwc[static_cast<int>(s.desc.data_type)][0];
   for (std::size_t u = 0; u < s.nhwc_units; ++u) {
     const std::size_t g0 = u * s.nhwc_unit_groups, g1 = std::min(s.desc.num_groups, g0 + s.nhwc_unit_groups);
     moments total[kNhwcUnitGroups], part[kNhwcUnitGroups];

@@ -6,7 +6,8 @@
 
 #include "c_api_support.hpp"
 #include "groupnorm/groupnorm.h"
-#include "plan_state.hpp"
+#include "plan/plan_state.hpp"
+#include "schedule/schedule.hpp"
 
 namespace groupnorm::detail {
 namespace {

@@ -8,7 +8,8 @@
 
 #include "c_api_support.hpp"
 #include "groupnorm/groupnorm.h"
-#include "plan_state.hpp"
+#include "plan/plan_state.hpp"
+#include "schedule/schedule.hpp"
 
 struct gn_plan {
   groupnorm::detail::plan_state state;

@@ -9,7 +9,8 @@
 #include <oneapi/tbb/info.h>
 
 #include "fault_injection.hpp"
-#include "plan_state.hpp"
+#include "plan/plan_state.hpp"
+#include "schedule/schedule.hpp"
 
 namespace groupnorm::detail {
 

@@ -323,18 +323,13 @@ std::function<int()> add_bench(CLI::App& parent) {
       "time each run (and each copy of the floor) followed by a read of y, as a following layer would: "
       "the figure that decides whether y should bypass the cache");
   app.add_option_function<std::string>(
-         "--layout",
-         [o](const std::string& v) { o->memory_layout = v == "nhwc" ? layout::nhwc : layout::nchw; },
+         "--layout", [o](const std::string& v) { o->memory_layout = parse_layout(v); },
          "nchw (default) | nhwc: channels-last x / y (checked against the\nNCHW reference by transposing, "
          "outside the timed part)")
       ->option_text("L")
       ->check(cli::one_of({"nchw", "nhwc"}));
   app.add_option_function<std::string>(
-         "--isa",
-         [o](const std::string& v) {
-           for (isa k : {isa::automatic, isa::scalar, isa::avx2, isa::avx512})
-             if (v == to_string(k)) o->kernel = k;
-         },
+         "--isa", [o](const std::string& v) { o->kernel = parse_isa(v); },
          "scalar | avx2 | avx512 | automatic (default)")
       ->option_text("NAME")
       ->check(cli::one_of({"scalar", "avx2", "avx512", "automatic"}));
@@ -346,13 +341,7 @@ std::function<int()> add_bench(CLI::App& parent) {
       ->option_text("DIR")
       ->check(cli::one_of({"forward", "backward"}));
   app.add_option_function<std::string>(
-         "--activation",
-         [o](const std::string& v) {
-           o->act = v == "relu"   ? activation::relu
-                    : v == "silu" ? activation::silu
-                    : v == "gelu" ? activation::gelu
-                                  : activation::none;
-         },
+         "--activation", [o](const std::string& v) { o->act = parse_activation(v); },
          "none (default) | relu | silu | gelu: the fused epilogue\n(problem::fused_activation); the float64 "
          "reference applies\nthe same activation before the comparison")
       ->option_text("A")

@@ -27,6 +27,7 @@
 #include "cli.hpp"
 #include "commands.hpp"
 #include "groupnorm/groupnorm.hpp"
+#include "half.hpp"
 #include "npy.hpp"
 
 namespace groupnorm::tool {
@@ -89,26 +90,6 @@ void check(const options& o) {
       if (!outs[i]->empty() && *outs[i] == *outs[j]) usage_error("two outputs are both '" + *outs[i] + "'");
 }
 
-float half_to_float(std::uint16_t h) {
-  const bool neg = (h & 0x8000u) != 0;
-  const unsigned exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
-  float v;
-  if (exp == 0x1f)
-    v = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
-  else if (exp == 0)
-    v = std::ldexp(static_cast<float>(mant), -24);
-  else
-    v = std::ldexp(static_cast<float>(mant | 0x400u), static_cast<int>(exp) - 25);
-  return neg ? -v : v;
-}
-
-float bf16_to_float(std::uint16_t b) {
-  const std::uint32_t bits = static_cast<std::uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
 // gamma / beta: rank 1 with `channels` elements, widened to float.
 std::vector<float> read_affine(const std::string& path, const char* what, std::size_t channels) {
   npy::array a = npy::read_file(path);
@@ -121,12 +102,12 @@ std::vector<float> read_affine(const std::string& path, const char* what, std::s
       return std::move(a.f32);
     case npy::elem::f16: {
       std::vector<float> v(a.count());
-      for (std::size_t i = 0; i < v.size(); ++i) v[i] = half_to_float(a.f16[i].bits);
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] = gn_half::f16_to_float(a.f16[i].bits);
       return v;
     }
     case npy::elem::bf16: {
       std::vector<float> v(a.count());
-      for (std::size_t i = 0; i < v.size(); ++i) v[i] = bf16_to_float(a.bf16[i].bits);
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] = gn_half::bf16_to_float(a.bf16[i].bits);
       return v;
     }
   }
@@ -378,18 +359,12 @@ std::function<int()> add_run(CLI::App& parent) {
       ->option_text("T")
       ->check(cli::count_in(1, 65536));
   app.add_option_function<std::string>(
-         "--layout", [o](const std::string& v) { o->lay = v == "nhwc" ? layout::nhwc : layout::nchw; },
+         "--layout", [o](const std::string& v) { o->lay = parse_layout(v); },
          "nchw (default) or nhwc (channels last)")
       ->option_text("L")
       ->check(cli::one_of({"nchw", "nhwc"}));
   app.add_option_function<std::string>(
-         "--activation",
-         [o](const std::string& v) {
-           o->act = v == "relu"   ? activation::relu
-                    : v == "silu" ? activation::silu
-                    : v == "gelu" ? activation::gelu
-                                  : activation::none;
-         },
+         "--activation", [o](const std::string& v) { o->act = parse_activation(v); },
          "none (default), relu, silu or gelu (erf form), applied after the\naffine transform")
       ->option_text("A")
       ->check(cli::one_of({"none", "relu", "silu", "gelu"}));
@@ -400,11 +375,7 @@ std::function<int()> add_run(CLI::App& parent) {
   file("--rstd", o->rstd, "R.npy", "also write 1 / sqrt(var + eps), float32, shape (batch, groups)");
   file("--stats", o->stats, "S.npz", "also write both as an .npz archive with members 'mean' and 'rstd'");
   app.add_option_function<std::string>(
-         "--isa",
-         [o](const std::string& v) {
-           for (isa k : {isa::automatic, isa::scalar, isa::avx2, isa::avx512})
-             if (v == to_string(k)) o->kernel = k;
-         },
+         "--isa", [o](const std::string& v) { o->kernel = parse_isa(v); },
          "kernel family (default automatic; all families give identical bits)")
       ->option_text("K")
       ->check(cli::one_of({"scalar", "avx2", "avx512", "automatic"}));

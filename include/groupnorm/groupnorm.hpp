@@ -12,6 +12,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <oneapi/tbb/task_arena.h>
@@ -29,8 +30,10 @@ enum class dtype : int { f32 = 0, f16 = 1, bf16 = 2 };
 // Activation applied after the affine transform, fused into the same pass. gelu is the erf form.
 enum class activation : int { none = 0, relu = 1, silu = 2, gelu = 3 };
 
-// Kernel family. `automatic` picks the best the CPU supports (overridable with the environment variable
-// GROUPNORM_ISA=scalar|avx2|avx512). All families produce bitwise identical results.
+// Kernel family: an open set, named here for the families known when this header was written; a build may
+// have others (known_isas(), parse_isa("name")). `automatic` picks the best the CPU supports, unless the
+// environment variable GROUPNORM_ISA names a family (read once per process, at the first plan creation). All
+// families produce bitwise identical results.
 enum class isa : int { automatic = 0, scalar = 1, avx2 = 2, avx512 = 3 };
 
 // IEEE binary16 and bfloat16 storage, as raw bits (layout-compatible with uint16_t).
@@ -152,9 +155,21 @@ std::vector<float> group_normalization(std::span<const float> x, std::span<const
                                        std::size_t num_groups, float epsilon = 1e-5f,
                                        tbb::task_arena* arena = nullptr);
 
-// Name of a kernel family ("scalar", "avx2", "avx512", "automatic") and whether this CPU and build can run
-// it.
+// Names of the enums, one table each in the library: to_string gives the canonical name ("nhwc", "bf16",
+// "gelu", "avx2", "automatic"; "unknown" for a value outside the enum), parse_* accepts it (and for dtype the
+// NumPy names "float32", "float16", "bfloat16") and throws groupnorm::invalid_argument for any other string.
+const char* to_string(layout v) noexcept;
+const char* to_string(dtype v) noexcept;
+const char* to_string(activation v) noexcept;
 const char* to_string(isa k) noexcept;
+layout parse_layout(std::string_view name);
+dtype parse_dtype(std::string_view name);
+activation parse_activation(std::string_view name);
+isa parse_isa(std::string_view name);
+
+// The kernel families of this build (supported by this CPU or not), least preferred first; and whether this
+// CPU and build can run one (CPU features are detected once per process).
+std::span<const isa> known_isas() noexcept;
 bool isa_supported(isa k) noexcept;
 
 }  // namespace groupnorm

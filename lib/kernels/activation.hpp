@@ -1,5 +1,5 @@
 // Fused activations on 16-lane vectors, in plain IEEE float operations (no libm calls, no FMA contraction),
-// so every ISA family gives the same bits. Internal linkage per ISA translation unit (see simd.hpp).
+// so every ISA family gives the same bits. Internal linkage per ISA translation unit (see simd/simd.hpp).
 //
 // Both activations use one single-float exp (Cody-Waite reduction, a degree-7 polynomial) whose result is
 // kept as 2^n (1 + w_hi + w_lo), so the 1 is added without a rounding of its own, and a few double-float
@@ -10,11 +10,11 @@
 // result of a lane depends only on that lane's input, whatever the vector width the compiler maps vf to.
 #pragma once
 
-#include <bit>
 #include <cstdint>
 
 #include "groupnorm/groupnorm.hpp"
-#include "kernels/simd.hpp"
+#include "kernels/activation_math.hpp"
+#include "simd/simd.hpp"
 
 namespace groupnorm::detail {
 namespace {
@@ -23,120 +23,20 @@ namespace act {
 using simd::splat;
 using simd::vf;
 using simd::vi;
-using simd::vu;
-
-// An unevaluated sum hi + lo of two floats.
-struct df {
-  vf hi, lo;
-};
-
-// Lane masks and selects in integer arithmetic only. GCC 12 scalarizes float comparisons and vector
-// conditionals (?:) on 16-lane vectors when the target's vectors are narrower (SSE2, AVX2), with a branch per
-// lane; wrapping integer subtraction, arithmetic shifts and bitwise blends stay vector operations everywhere.
-[[gnu::always_inline]] inline vi bits(vf v) noexcept {
-  return simd::bitcast<vi>(v);
-}
-inline constexpr std::int32_t bits_of(float f) noexcept {
-  return std::bit_cast<std::int32_t>(f);
-}
-// -1 where u > c, else 0, for u and c in [0, 2^31) (such as the bits of non-negative floats).
-[[gnu::always_inline]] inline vi greater(vi u, std::int32_t c) noexcept {
-  return simd::bitcast<vi>(simd::splatu(static_cast<std::uint32_t>(c)) - simd::bitcast<vu>(u)) >> 31;
-}
-// -1 where u < c, else 0, same domain.
-[[gnu::always_inline]] inline vi less(vi u, std::int32_t c) noexcept {
-  return simd::bitcast<vi>(simd::bitcast<vu>(u) - simd::splatu(static_cast<std::uint32_t>(c))) >> 31;
-}
-[[gnu::always_inline]] inline vi select(vi m, vi a, vi b) noexcept {
-  return b ^ ((a ^ b) & m);
-}
-[[gnu::always_inline]] inline vf select(vi m, vf a, vf b) noexcept {
-  return simd::bitcast<vf>(select(m, bits(a), bits(b)));
-}
-
-// Dekker's split: a = hi + (a - hi) with both parts of at most 12 significant bits, so products of parts are
-// exact (no FMA; valid for |a| < 2^115).
-[[gnu::always_inline]] inline vf split_hi(vf a) noexcept {
-  const vf t = a * splat(4097.0f);
-  return t - (t - a);
-}
-// hi + lo == a * b exactly (no underflow).
-[[gnu::always_inline]] inline df two_prod(vf a, vf b) noexcept {
-  const vf p = a * b;
-  const vf ah = split_hi(a), bh = split_hi(b);
-  const vf al = a - ah, bl = b - bh;
-  return {p, (((ah * bh - p) + ah * bl) + al * bh) + al * bl};
-}
-
-// hi + lo == a + b exactly, any order of magnitude.
-[[gnu::always_inline]] inline df two_sum(vf a, vf b) noexcept {
-  const vf s = a + b, bb = s - a;
-  return {s, (a - (s - bb)) + (b - bb)};
-}
-
-// hi + lo == a + b exactly, for |a| >= |b|.
-[[gnu::always_inline]] inline df fast_two_sum(vf a, vf b) noexcept {
-  const vf s = a + b;
-  return {s, b - (s - a)};
-}
-
-// 2^e for e in [-126, 127], built from the exponent bits (exact).
-[[gnu::always_inline]] inline vf pow2(vi e) noexcept {
-  return simd::bitcast<vf>((e + 127) << 23);
-}
-
-// y * 2^-k for k in [0, 252]: two exact-range factors, so a normal result is rounded at most once.
-[[gnu::always_inline]] inline vf scale_down(vf y, vi k) noexcept {
-  const vi k1 = k >> 1;
-  return (y * pow2(-k1)) * pow2(k1 - k);
-}
-
-// exp(s + s_lo) = 2^n (1 + w_hi + w_lo) for a float s with |s| <= 180 and |s_lo| <= ulp(s): Cody-Waite
-// reduction s = n ln2 + r with n = round(s / ln2) (magic-number rounding), n ln2_hi exact and r_hi = s - n
-// ln2_hi exact (Sterbenz), then e^r = 1 + r + r^2 P(r) with P a degree-5 Chebyshev fit (relative error of e^r
-// below 8e-10 with the float coefficients on |r| <= 0.35). w_hi = r_hi is exact and |w_lo| < 0.07, so the
-// callers' products with w_hi and w_lo leave small rounding errors and the 1 is added without its own
-// rounding.
-struct exp2n {
-  vf w_hi, w_lo;
-  vi n;
-};
-[[gnu::always_inline]] inline exp2n exp_fast(vf s, vf s_lo = vf{}) noexcept {
-  constexpr float kMagic = 0x1.8p23f;        // adding it rounds |v| < 2^22 to an integer
-  constexpr float kLn2Hi = 0x1.62e4p-1f;     // 15 significant bits: n * kLn2Hi exact for |n| < 512
-  constexpr float kLn2Lo = 0x1.7f7d1cp-20f;  // ln 2 - kLn2Hi, rounded
-  const vf z = s * splat(0x1.715476p+0f) + splat(kMagic);
-  const vf nf = z - splat(kMagic);
-  const vf r_hi = s - nf * splat(kLn2Hi);
-  const vf r_lo = s_lo - nf * splat(kLn2Lo);
-  const vf r = r_hi + r_lo;
-  vf p = splat(0x1.a127fcp-13f);
-  p = p * r + splat(0x1.6d469p-10f);
-  p = p * r + splat(0x1.1110ep-7f);
-  p = p * r + splat(0x1.5554e6p-5f);
-  p = p * r + splat(0x1.555556p-3f);
-  p = p * r + splat(0.5f);
-  return {r_hi, r_lo + (r * r) * p, bits(z) - bits_of(kMagic)};
-}
-
-// max(v, 0) for integer lanes.
-[[gnu::always_inline]] inline vi clamp0(vi v) noexcept {
-  return v & ~(v >> 31);
-}
 
 // SiLU(x) = x / (1 + exp(-x)). With exp(-x) = 2^n (1 + w): for n <= 0 (x >= 0) x / ((1 + 2^n) + 2^n w), for
 // n > 0 (x < 0) 2^-n x / ((1 + 2^-n) + w), the denominator kept exact as s.hi + dlo (1 + 2^-|n| is exact for
 // |n| <= 23) and the quotient corrected by its exact remainder, so the result rounds once (then the
-// power-of-two scaling, exact unless the result is subnormal). Measured (every float in [-100, 100] against
-// float64 x / (1 + exp(-x)), /tmp sweep): max error 0.71 ulp where the result is normal; subnormal
-// results (x < -87.3) within 0.83 * 2^-149 of the float64 value. Special values: NaN -> NaN, +inf ->
-// +inf, -inf -> -0, +-0 -> +-0, x < -120 -> -0 (the exact value underflows).
+// power-of-two scaling, exact unless the result is subnormal). Measured by tools/activation_sweep.cpp (every
+// float in [-100, 100] against float64 x / (1 + exp(-x))): max error 0.71 ulp where the result is normal;
+// subnormal results (x < -87.3) within 0.83 * 2^-149 of the float64 value. Special values: NaN -> NaN, +inf
+// -> +inf, -inf -> -0, +-0 -> +-0, x < -120 -> -0 (the exact value underflows).
 [[gnu::always_inline]] inline vf silu(vf x) noexcept {
   const vi mag = bits(x) & 0x7fffffff;
   const vi neg = bits(x) >> 31;
   // exp argument -x with |x| clamped to 120 (NaN too: the NaN itself reaches the result through the
   // numerator).
-  const vi ac = select(greater(mag, bits_of(120.0f)), vi{} + bits_of(120.0f), mag);
+  const vi ac = simd::blend(simd::mask_greater(mag, bits_of(120.0f)), vi{} + bits_of(120.0f), mag);
   const exp2n e = exp_fast(simd::bitcast<vf>(ac | (~neg & bits_of(-0.0f))));
   const vi np = clamp0(e.n), nm = e.n - np;  // max(n, 0), min(n, 0)
   // pm = 2^min(n, 0) and sm = 2^-|n|, flushed to +0 below 2^-126 (then negligible next to 1).
@@ -144,12 +44,12 @@ struct exp2n {
   const vi sm = clamp0(127 + nm - np) << 23;
   // The denominator as s.hi + dlo: 1 + 2^-|n| is exact for |n| <= 23 (beyond, 2^-|n| joins the small part),
   // w_hi 2^min(n, 0) is exact, and their sum is split exactly.
-  const vi far = greater(np - nm, 23);
+  const vi far = simd::mask_greater(np - nm, 23);
   const df w = fast_two_sum(e.w_hi, e.w_lo);
   const df s = fast_two_sum(splat(1.0f) + simd::bitcast<vf>(sm & ~far), w.hi * pm);
   const vf dlo = s.lo + (w.lo * pm + simd::bitcast<vf>(sm & far));  // below an ulp of s.hi
   // x < -120 (and -inf, not -NaN): numerator -0, the exact result underflows.
-  const vi under = neg & greater(mag, bits_of(120.0f)) & less(mag, 0x7f800001);
+  const vi under = neg & simd::mask_greater(mag, bits_of(120.0f)) & simd::mask_less(mag, 0x7f800001);
   const vf xn = simd::bitcast<vf>(bits(x) & ~(under & 0x7fffffff));
   // xn / (s.hi + dlo) = q + (rem - q dlo) / s.hi with the exact remainder rem = xn - q s.hi (Dekker), the
   // correction (below an ulp of q) divided by an approximate 1 / s.hi (integer estimate and one Newton step,
@@ -163,27 +63,8 @@ struct exp2n {
   // x < 0 gives y <= 0: setting the sign keeps -0 for -0 (q + 0 is +0).
   const vf y = simd::bitcast<vf>(bits(scale_down(q + (rem - q * dlo) * r1, np)) | (neg & bits_of(-0.0f)));
   // x > 30 (and +inf): x / (1 + e^-x) rounds to x; NaN: x.
-  return select(greater(mag, 0x7f800000) | (~neg & greater(mag, bits_of(30.0f))), x, y);
-}
-
-// Per-lane table lookup t[i] for i in [0, 8): exact data movement (a permute where the ISA has one), so every
-// ISA gives the same bits.
-[[gnu::always_inline]] inline vf lookup8(const float (&t)[8], vi i) noexcept {
-#if defined(__AVX512F__)
-  // Masked forms: GCC 12's unmasked ones start from an undefined register (-Wuninitialized).
-  const __m512 tab = _mm512_maskz_loadu_ps(0x00ff, t);
-  return simd::bitcast<vf>(_mm512_mask_permutexvar_ps(tab, 0xffff, simd::bitcast<__m512i>(i), tab));
-#elif defined(__AVX2__)
-  const __m256 tab = _mm256_loadu_ps(t);
-  vf out;
-  for (int k = 0; k < vf::kPieces; ++k)
-    out.p[k] = simd::bitcast<vf::piece>(_mm256_permutevar8x32_ps(tab, simd::bitcast<__m256i>(i.p[k])));
-  return out;
-#else
-  float out[simd::kWidth];
-  for (int j = 0; j < simd::kWidth; ++j) out[j] = t[i[j] & 7];
-  return simd::load(out);
-#endif
+  return simd::blend(simd::mask_greater(mag, 0x7f800000) | (~neg & simd::mask_greater(mag, bits_of(30.0f))),
+                     x, y);
 }
 
 // GELU(x) = 0.5 x (1 + erf(x / sqrt 2)) = x Phi(x): x Q(a) for x < 0 and x - x Q(a) for x >= 0, with a = |x|
@@ -192,10 +73,10 @@ struct exp2n {
 // .., [8, 16) (relative error < 6e-9 with the float coefficients; d exact by Sterbenz, c = 0 on the first),
 // its constant and linear terms carried in double-float. x G (1 + w) is then a sum of exact products whose
 // large terms are added exactly, so tiny tails keep their relative accuracy and the result rounds about once;
-// for x >= 0, x - 2^n (..) starts from an exact double-float difference. Measured (every float in [-100, 100]
-// against float64 0.5 x erfc(-x / sqrt 2), /tmp sweep): max error 0.88 ulp where the result is normal;
-// subnormal results (x < -13.15) within 0.80 * 2^-149 of the float64 value.
-// Special values: NaN -> NaN, +inf -> +inf, -inf -> -0, +-0 -> +-0, x < -14.5 -> -0 (the exact value
+// for x >= 0, x - 2^n (..) starts from an exact double-float difference. Measured by
+// tools/activation_sweep.cpp (every float in [-100, 100] against float64 0.5 x erfc(-x / sqrt 2)): max error
+// 0.88 ulp where the result is normal; subnormal results (x < -13.15) within 0.80 * 2^-149 of the float64
+// value. Special values: NaN -> NaN, +inf -> +inf, -inf -> -0, +-0 -> +-0, x < -14.5 -> -0 (the exact value
 // underflows).
 [[gnu::always_inline]] inline vf gelu(vf x) noexcept {
   // Per binade i (column; 6 and 7 repeat 5): c, c0 (the constant term rounded) split as hi (12 bits) + lo,
@@ -233,8 +114,8 @@ struct exp2n {
   };
   const vi mag = bits(x) & 0x7fffffff;
   // a = min(|x|, 14.5) (NaN -> 14.5: the math only sees finite lanes); xc = a with the sign of x.
-  const vi big = greater(mag, bits_of(14.5f));
-  const vi ac = select(big, vi{} + bits_of(14.5f), mag);
+  const vi big = simd::mask_greater(mag, bits_of(14.5f));
+  const vi ac = simd::blend(big, vi{} + bits_of(14.5f), mag);
   const vf a = simd::bitcast<vf>(ac);
   const vi sign = bits(x) & bits_of(-0.0f);
   const vf xc = simd::bitcast<vf>(ac | sign);
@@ -245,14 +126,14 @@ struct exp2n {
   const exp2n e = exp_fast(h * splat(-0.5f), l * splat(-0.5f));
   // The binade of a picks the polynomial; d = a - c exact.
   const vi idx = clamp0((ac >> 23) - 125) & 7;
-  const vf d = a - lookup8(kT[0], idx);
-  vf t = lookup8(kT[15], idx);
-  for (int j = 14; j >= 6; --j) t = t * d + lookup8(kT[j], idx);
+  const vf d = a - simd::lookup8(kT[0], idx);
+  vf t = simd::lookup8(kT[15], idx);
+  for (int j = 14; j >= 6; --j) t = t * d + simd::lookup8(kT[j], idx);
   // G(a) = c0 + c0_lo + d k1 + d^2 t: d k1 + d^2 t = dt.hi + dt.lo + k1e with only d^2 t (small) rounded.
-  const df k1d = two_prod(d, lookup8(kT[5], idx));
+  const df k1d = two_prod(d, simd::lookup8(kT[5], idx));
   const df dt = two_sum(k1d.hi, d * (d * t));
-  const vf k1e = k1d.lo + d * lookup8(kT[4], idx);
-  const vf ch = lookup8(kT[1], idx), cl = lookup8(kT[2], idx), c0 = ch + cl;
+  const vf k1e = k1d.lo + d * simd::lookup8(kT[4], idx);
+  const vf ch = simd::lookup8(kT[1], idx), cl = simd::lookup8(kT[2], idx), c0 = ch + cl;
   // Exact products (Dekker): x c0 = p + pe (c0 = ch + cl pre-split), x dt = t2 + t2e, p w.hi = t1 + t1e.
   const vf xh = split_hi(xc), xl = xc - xh;
   const vf p = xc * c0;
@@ -269,7 +150,7 @@ struct exp2n {
   const df v = two_sum(u.hi, t2);
   // The remaining terms: xs = x (c0_lo + dt.lo + k1e) and the product errors, all times (1 + w); the largest,
   // (t2 + ..) w.hi (<= 0.2 |p|), is added exactly to v.hi, so only tiny terms round before the final sum.
-  const vf xs = xc * ((lookup8(kT[3], idx) + dt.lo) + k1e);
+  const vf xs = xc * ((simd::lookup8(kT[3], idx) + dt.lo) + k1e);
   const vf small = (pe + t2e) + xs;
   const df vv = fast_two_sum(v.hi, (t2 + small) * w.hi);
   const df uu{vv.hi, (vv.lo + (v.lo + u.lo)) + ((t1.lo + small) + (p + t2) * w.lo)};
@@ -281,7 +162,7 @@ struct exp2n {
   const vf ypos = z.hi + (z.lo - uu.lo * sc);
   // x > 14.5 (and +inf): x; x < -14.5 (and -inf): -0 from the clamped lanes (|x| Q(|x|) < 2^-152); NaN: x.
   const vi neg = bits(x) >> 31;
-  return select(big & (~neg | greater(mag, 0x7f800000)), x, select(neg, yneg, ypos));
+  return simd::blend(big & (~neg | simd::mask_greater(mag, 0x7f800000)), x, simd::blend(neg, yneg, ypos));
 }
 
 }  // namespace act
@@ -289,9 +170,10 @@ struct exp2n {
 template <activation A>
 inline simd::vf activate(simd::vf v) noexcept {
   if constexpr (A == activation::relu) {
-    // v < 0 (so -0 and NaNs of either sign pass through), as integer masks: see select() above.
+    // v < 0 (so -0 and NaNs of either sign pass through), as integer masks (simd/simd.hpp).
     const simd::vi b = act::bits(v), mag = b & 0x7fffffff;
-    return act::select((b >> 31) & act::greater(mag, 0) & act::less(mag, 0x7f800001), simd::vf{}, v);
+    return simd::blend((b >> 31) & simd::mask_greater(mag, 0) & simd::mask_less(mag, 0x7f800001), simd::vf{},
+                       v);
   } else if constexpr (A == activation::silu) {
     return act::silu(v);
   } else if constexpr (A == activation::gelu) {

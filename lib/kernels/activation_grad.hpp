@@ -10,7 +10,7 @@
 #pragma once
 
 #include "kernels/activation.hpp"
-#include "kernels/simd.hpp"
+#include "simd/simd.hpp"
 
 namespace groupnorm::detail {
 namespace {
@@ -23,19 +23,19 @@ namespace act {
 
 // -1 in the lanes holding a NaN.
 [[gnu::always_inline]] inline vi is_nan(vf z) noexcept {
-  return greater(bits(z) & 0x7fffffff, 0x7f800000);
+  return simd::mask_greater(bits(z) & 0x7fffffff, 0x7f800000);
 }
 
 // SiLU'(z) = s (1 + z (1 - s)) with s = 1 / (1 + e^-z) and 1 - s = e^-z s (no cancellation). |z| is clamped
 // to 80, where e^-z is still a normal float; past it the derivative is 1 or 0 to within 1e-33.
 [[gnu::always_inline]] inline vf silu_grad(vf z) noexcept {
   const vi mag = bits(z) & 0x7fffffff;
-  const vi big = greater(mag, bits_of(80.0f));
-  const vf zc = select(big, simd::bitcast<vf>((bits(z) & bits_of(-0.0f)) | bits_of(80.0f)), z);
+  const vi big = simd::mask_greater(mag, bits_of(80.0f));
+  const vf zc = simd::blend(big, simd::bitcast<vf>((bits(z) & bits_of(-0.0f)) | bits_of(80.0f)), z);
   const vf t = exp_value(exp_fast(-zc));
   const vf s = splat(1.0f) / (splat(1.0f) + t);
   const vf g = s * (splat(1.0f) + zc * (t * s));
-  return select(is_nan(z), z, g);
+  return simd::blend(is_nan(z), z, g);
 }
 
 // GELU'(z) = Phi(z) + z phi(z) (erf form), with a = min(|z|, 13): phi = exp(-a^2 / 2) / sqrt(2 pi) and the
@@ -44,8 +44,8 @@ namespace act {
 [[gnu::always_inline]] inline vf gelu_grad(vf z) noexcept {
   const vi mag = bits(z) & 0x7fffffff;
   const vi neg = bits(z) >> 31;
-  const vi big = greater(mag, bits_of(13.0f));
-  const vf a = simd::bitcast<vf>(select(big, vi{} + bits_of(13.0f), mag));
+  const vi big = simd::mask_greater(mag, bits_of(13.0f));
+  const vf a = simd::bitcast<vf>(simd::blend(big, vi{} + bits_of(13.0f), mag));
   const vf ah = split_hi(a), al = a - ah;
   const vf h = a * a;
   const vf l = (((ah * ah - h) + ah * al) + ah * al) + al * al;  // a^2 = h + l exactly
@@ -63,9 +63,9 @@ namespace act {
   p = p * t + splat(-1.26551223f);
   const vf q = (splat(0.5f) * t) * (e * exp_value(exp_fast(p)));
   const vf phi_z = simd::bitcast<vf>(bits(a) | (neg & bits_of(-0.0f))) * (e * splat(0.39894228f));
-  const vf g = select(neg, q, splat(1.0f) - q) + phi_z;
+  const vf g = simd::blend(neg, q, splat(1.0f) - q) + phi_z;
   const vf limit = simd::bitcast<vf>(~neg & bits_of(1.0f));
-  return select(is_nan(z), z, select(big, limit, g));
+  return simd::blend(is_nan(z), z, simd::blend(big, limit, g));
 }
 
 }  // namespace act
@@ -76,8 +76,8 @@ template <activation A>
 [[gnu::always_inline]] inline simd::vf activation_backward(simd::vf dy, simd::vf z) noexcept {
   if constexpr (A == activation::relu) {
     const simd::vi b = act::bits(z), mag = b & 0x7fffffff;
-    const simd::vi kill = ((b >> 31) & ~act::is_nan(z)) | ~act::greater(mag, 0);
-    return act::select(kill, simd::vf{}, dy);
+    const simd::vi kill = ((b >> 31) & ~act::is_nan(z)) | ~simd::mask_greater(mag, 0);
+    return simd::blend(kill, simd::vf{}, dy);
   } else if constexpr (A == activation::silu) {
     return dy * act::silu_grad(z);
   } else if constexpr (A == activation::gelu) {

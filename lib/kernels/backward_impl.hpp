@@ -1,5 +1,5 @@
 // The one generic backward kernel source, included by backward_<isa>.cpp (each compiled with its family's
-// target flags); everything has internal linkage, as in kernel_impl.hpp.
+// target flags); everything has internal linkage, as in kernels/family.hpp.
 #pragma once
 
 #include <algorithm>
@@ -7,8 +7,8 @@
 
 #include "kernels/activation_grad.hpp"
 #include "kernels/backward_kernels.hpp"
-#include "kernels/convert.hpp"
-#include "kernels/simd.hpp"
+#include "simd/convert.hpp"
+#include "simd/simd.hpp"
 
 namespace groupnorm::detail {
 namespace {

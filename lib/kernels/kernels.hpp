@@ -1,13 +1,15 @@
-// Kernel interface: pure loops over one contiguous slice range, no knowledge of threads.
-// Every ISA family (scalar, avx2, avx512) is the same source (kernel_impl.hpp) compiled with different target
-// flags; all arithmetic is element-wise IEEE float on a fixed number of lanes with -ffp-contract=off, so
-// every family produces the same bits.
+// Kernel interface: the loops of each pass (moments, apply) and layout, as a table of function pointers.
+// Kernels are pure loops over a given range with no knowledge of threads (lib/schedule decides who runs
+// what). Every family is the same source (kernels/family.hpp) compiled with its own target flags; all
+// arithmetic is element-wise IEEE float on a fixed number of lanes with -ffp-contract=off, so every family
+// produces the same bits.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 
 #include "groupnorm/groupnorm.hpp"
+#include "names.hpp"
 
 namespace groupnorm::detail {
 
@@ -76,13 +78,10 @@ using apply_fn = void (*)(const void* x, const void* residual, void* y, void* su
 using exact_moments_fn = moments (*)(const void* x, const void* residual, std::size_t rows, std::size_t width,
                                      std::size_t stride);
 
-constexpr int kDtypes = 3;
-constexpr int kActivations = 4;
-
 // NHWC (channels last): a sample is `spatial` rows of `channels` contiguous elements. Kernels vectorize
 // across the channels of a row range: per-lane (channel) float accumulators over a block of `block_rows`
 // rows, reduced to their group in channel order in double, block moments merged in row order (see
-// lib/kernels/nhwc_impl.hpp). kNhwcTile bounds the lane arrays a kernel keeps on its stack: wider rows are
+// lib/kernels/moments_nhwc.hpp). kNhwcTile bounds the lane arrays a kernel keeps on its stack: wider rows are
 // processed in channel sub-tiles of whole groups (or, when one group is wider, in parts of one group merged
 // in channel order).
 inline constexpr std::size_t kNhwcTile = 2048;
@@ -106,24 +105,23 @@ using nhwc_apply_fn = void (*)(const void* x, const void* residual, void* y, voi
                                std::size_t g0, std::size_t g1, const nhwc_geometry& geo, const float* gamma,
                                const float* beta, const slice_stats* stats, bool stream);
 
-struct kernel_table {
-  isa family;
-  chunk_moments_fn chunk_moments[kDtypes][2];                // [dtype][has residual]
-  small_slices_moments_fn small_slices_moments[kDtypes][2];  // [dtype][has residual]
-  exact_moments_fn exact_moments[kDtypes][2];                // [dtype][has residual]
-  apply_fn apply[kDtypes][2][2][kActivations];               // [dtype][residual][write sum][activation]
-  nhwc_moments_fn nhwc_moments[kDtypes][2];                  // [dtype][has residual]
-  nhwc_apply_fn nhwc_apply[kDtypes][2][2][kActivations];     // [dtype][residual][write sum][activation]
+// The forward pass is two passes over the data. moments: the statistics of each (sample, group). apply:
+// normalize, scale and shift, activate. A backward pass adds its kernels as another member of kernel_table.
+struct moments_kernels {
+  chunk_moments_fn nchw_chunk[kDtypes][2];                // [dtype][has residual]
+  small_slices_moments_fn nchw_small_slices[kDtypes][2];  // [dtype][has residual]
+  exact_moments_fn exact[kDtypes][2];                     // [dtype][has residual], either layout
+  nhwc_moments_fn nhwc[kDtypes][2];                       // [dtype][has residual]
 };
 
-const kernel_table& kernels_scalar() noexcept;
-#if defined(GROUPNORM_HAVE_X86_KERNELS)
-const kernel_table& kernels_avx2() noexcept;
-const kernel_table& kernels_avx512() noexcept;
-#endif
+struct apply_kernels {
+  apply_fn nchw[kDtypes][2][2][kActivations];       // [dtype][residual][write sum][activation]
+  nhwc_apply_fn nhwc[kDtypes][2][2][kActivations];  // [dtype][residual][write sum][activation]
+};
 
-// The table for a family (automatic resolves to the best supported one, honouring GROUPNORM_ISA).
-const kernel_table& kernels_for(isa family);
-isa best_supported_isa() noexcept;
+struct kernel_table {
+  moments_kernels moments;
+  apply_kernels apply;
+};
 
 }  // namespace groupnorm::detail

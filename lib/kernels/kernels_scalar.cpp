@@ -1,10 +1,10 @@
-// The generic kernels compiled for the scalar family (target flags set in lib/CMakeLists.txt).
-#include "kernels/kernel_impl.hpp"
+// The kernels compiled for the scalar family (target flags in lib/CMakeLists.txt).
+#include "kernels/family.hpp"
 
 namespace groupnorm::detail {
 
 const kernel_table& kernels_scalar() noexcept {
-  static const kernel_table table = make_table(isa::scalar);
+  static const kernel_table table = make_table();
   return table;
 }
 

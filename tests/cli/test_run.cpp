@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "half.hpp"
 #include "npy.hpp"
 #include "reference.hpp"
 
@@ -60,39 +61,6 @@ std::vector<float> random_vector(std::size_t n, float mean, float stddev, unsign
   std::vector<float> v(n);
   for (float& x : v) x = d(rng);
   return v;
-}
-
-float half_to_float(std::uint16_t h) {
-  const unsigned exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
-  float v = exp == 0 ? std::ldexp(static_cast<float>(mant), -24)
-                     : std::ldexp(static_cast<float>(mant | 0x400u), static_cast<int>(exp) - 25);
-  return (h & 0x8000u) ? -v : v;
-}
-
-std::uint16_t float_to_half(float f) {  // round to nearest even, finite normal range only (test data)
-  std::uint32_t b;
-  std::memcpy(&b, &f, 4);
-  const std::uint32_t sign = (b >> 16) & 0x8000u;
-  const int exp = static_cast<int>((b >> 23) & 0xff) - 127 + 15;
-  std::uint32_t mant = b & 0x7fffffu;
-  if (exp <= 0) return static_cast<std::uint16_t>(sign);  // flush tiny values (not in the test data)
-  std::uint32_t h = (static_cast<std::uint32_t>(exp) << 10) | (mant >> 13);
-  const std::uint32_t rest = mant & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;
-  return static_cast<std::uint16_t>(sign | h);
-}
-
-float bf16_to_float(std::uint16_t b) {
-  const std::uint32_t bits = static_cast<std::uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-std::uint16_t float_to_bf16(float f) {
-  std::uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return static_cast<std::uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
 }
 
 bool no_temporaries(const fs::path& dir) {
@@ -160,10 +128,10 @@ TEST_CASE("run: float16 and bfloat16 keep their dtype and descr") {
   std::vector<std::uint16_t> h(n), b(n);
   std::vector<float> hx(n), bx(n);
   for (std::size_t i = 0; i < n; ++i) {
-    h[i] = float_to_half(src[i]);
-    b[i] = float_to_bf16(src[i]);
-    hx[i] = half_to_float(h[i]);
-    bx[i] = bf16_to_float(b[i]);
+    h[i] = gn_half::float_to_f16(src[i]);
+    b[i] = gn_half::float_to_bf16(src[i]);
+    hx[i] = gn_half::f16_to_float(h[i]);
+    bx[i] = gn_half::bf16_to_float(b[i]);
   }
   save(d / "h.npy", "<f2", shape, h.data(), n * 2);
   save(d / "b.npy", "|V2", shape, b.data(), n * 2);
@@ -180,8 +148,8 @@ TEST_CASE("run: float16 and bfloat16 keep their dtype and descr") {
   const std::vector<double> rb = groupnorm::reference::group_norm(bx.data(), 2, 8, 100, 4, 1e-5);
   double wh = 0, wb = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    wh = std::max(wh, std::abs(half_to_float(yh.f16[i].bits) - rh[i]) / (1 + std::abs(rh[i])));
-    wb = std::max(wb, std::abs(bf16_to_float(yb.bf16[i].bits) - rb[i]) / (1 + std::abs(rb[i])));
+    wh = std::max(wh, std::abs(gn_half::f16_to_float(yh.f16[i].bits) - rh[i]) / (1 + std::abs(rh[i])));
+    wb = std::max(wb, std::abs(gn_half::bf16_to_float(yb.bf16[i].bits) - rb[i]) / (1 + std::abs(rb[i])));
   }
   CHECK(wh < 1e-3);  // one float16 rounding of the result
   CHECK(wb < 8e-3);  // one bfloat16 rounding

@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "environment.hpp"
+#include "plan/environment.hpp"
 #include "test_util.hpp"
 
 namespace {

@@ -1,6 +1,6 @@
 // Shared helpers of the core suite: data generation, running a plan, comparisons against the float64
 // reference (tools/reference.hpp), and 16-bit storage conversions written independently of
-// lib/kernels/convert.hpp.
+// lib/simd/convert.hpp.
 #pragma once
 
 #include <bit>
@@ -17,7 +17,9 @@
 #include <doctest/doctest.h>
 
 #include "groupnorm/groupnorm.hpp"
+#include "half.hpp"
 #include "reference.hpp"
+#include "skip.hpp"
 
 namespace gn_test {
 
@@ -119,51 +121,18 @@ compare_result compare(const std::vector<Y>& y, const std::vector<double>& ref, 
 // ---- 16-bit storage, independent of the library's converters
 // -------------------------------------------------
 
-// float -> IEEE binary16, round to nearest even; overflow -> Inf; NaN -> quiet NaN with the sign kept.
+// The shared scalar converters (tools/half.hpp), under the names the tests use.
 inline std::uint16_t float_to_half_bits(float f) {
-  const std::uint32_t u = std::bit_cast<std::uint32_t>(f);
-  const std::uint16_t sign = static_cast<std::uint16_t>((u >> 16) & 0x8000u);
-  const float a = std::fabs(f);
-  if (std::isnan(f)) return static_cast<std::uint16_t>(sign | 0x7e00u);
-  if (a >= 65520.0f) return static_cast<std::uint16_t>(sign | 0x7c00u);  // rounds to Inf (65504 + half ulp)
-  // Scale so that the half's unit in the last place becomes 1, round to integer (nearest even), rebuild.
-  int e = 0;
-  std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
-  // A half normal with exponent E has ulp 2^(E - 10) where E = e - 1; subnormals have ulp 2^-24.
-  const int ulp_exp = std::max(e - 1, -14) - 10;
-  const double q =
-      std::nearbyint(std::ldexp(static_cast<double>(a), -ulp_exp));  // FE_TONEAREST: ties to even
-  const double v = std::ldexp(q, ulp_exp);
-  if (v == 0.0) return sign;
-  int ve = 0;
-  std::frexp(v, &ve);
-  const int E = ve - 1;
-  if (E < -14) return static_cast<std::uint16_t>(sign | static_cast<std::uint16_t>(q));  // subnormal
-  const std::uint32_t mant = static_cast<std::uint32_t>(std::ldexp(v, -E) * 1024.0) - 1024u;
-  return static_cast<std::uint16_t>(sign | static_cast<std::uint32_t>(E + 15) << 10 | mant);
+  return gn_half::float_to_f16(f);
 }
-
 inline float half_bits_to_float(std::uint16_t h) {
-  const double sign = (h & 0x8000u) ? -1.0 : 1.0;
-  const int exp = (h >> 10) & 0x1f;
-  const int mant = h & 0x3ff;
-  if (exp == 0x1f)
-    return mant ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(sign * INFINITY);
-  if (exp == 0) return static_cast<float>(sign * std::ldexp(static_cast<double>(mant), -24));
-  return static_cast<float>(sign * std::ldexp(1024.0 + mant, exp - 25));
+  return gn_half::f16_to_float(h);
 }
-
-// float -> bfloat16, round to nearest even on the dropped 16 bits; NaN stays a quiet NaN.
 inline std::uint16_t float_to_bf16_bits(float f) {
-  const std::uint32_t u = std::bit_cast<std::uint32_t>(f);
-  if (std::isnan(f)) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
-  const std::uint32_t lower = u & 0xffffu, upper = u >> 16;
-  const bool round_up = lower > 0x8000u || (lower == 0x8000u && (upper & 1u));
-  return static_cast<std::uint16_t>(upper + (round_up ? 1u : 0u));
+  return gn_half::float_to_bf16(f);
 }
-
 inline float bf16_bits_to_float(std::uint16_t b) {
-  return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16);
+  return gn_half::bf16_to_float(b);
 }
 
 // Unit in the last place of the storage type at |v| (the spacing of representable values around v).
@@ -224,9 +193,19 @@ std::vector<float> decode(const std::vector<T>& v) {
 // The kernel families this CPU and build can run (always includes scalar).
 inline std::vector<groupnorm::isa> supported_isas() {
   std::vector<groupnorm::isa> out;
-  for (groupnorm::isa k : {groupnorm::isa::scalar, groupnorm::isa::avx2, groupnorm::isa::avx512})
+  for (groupnorm::isa k : groupnorm::known_isas())
     if (groupnorm::isa_supported(k)) out.push_back(k);
   return out;
+}
+
+// True when at least two families can run, so a cross-family comparison compares something; otherwise
+// reports the skip (the caller returns).
+inline bool several_families_or_skip() {
+  const std::size_t n = supported_isas().size();
+  if (n >= 2) return true;
+  report_skip("this CPU and build run " + std::to_string(n) +
+              " kernel family, nothing to compare across families");
+  return false;
 }
 
 }  // namespace gn_test

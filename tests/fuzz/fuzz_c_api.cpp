@@ -39,6 +39,7 @@
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include "groupnorm/groupnorm.h"
+#include "half.hpp"
 #include "reference.hpp"
 
 namespace {
@@ -50,28 +51,6 @@ constexpr double kK = 512;
   std::fprintf(stderr, "fuzz_c_api: %s (%.9g vs %.9g at %zu); last error: %s\n", what, a, b, i,
                gn_last_error());
   std::abort();
-}
-
-float f16_to_float(std::uint16_t h) {
-  const std::uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ffu;
-  std::uint32_t bits;
-  if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (man << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (man << 13);
-  } else {
-    const float v = std::ldexp(static_cast<float>(man), -24);
-    return sign ? -v : v;
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-float bf16_to_float(std::uint16_t h) {
-  const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
 }
 
 struct region {
@@ -305,7 +284,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     std::uint16_t h;
     std::memcpy(&h, p + 2 * i, 2);
-    return dtype == GN_DTYPE_F16 ? f16_to_float(h) : bf16_to_float(h);
+    return dtype == GN_DTYPE_F16 ? gn_half::f16_to_float(h) : gn_half::bf16_to_float(h);
   };
   // Index in memory of NCHW element (b, c, s).
   auto at = [&](std::size_t b, std::size_t c, std::size_t s) {

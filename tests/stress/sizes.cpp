@@ -22,6 +22,7 @@
 #include "common.hpp"
 #include "groupnorm/groupnorm.h"
 #include "groupnorm/groupnorm.hpp"
+#include "skip.hpp"
 
 namespace {
 
@@ -170,21 +171,22 @@ TEST_CASE("a slice of 2^31 + 17 elements, in place (about 8.6 GB), matches its a
   const std::size_t n = (std::size_t{1} << 31) + 17;
   const unsigned long long need = n * sizeof(float) + (1ull << 30);  // the tensor plus 1 GiB headroom
   if (gn_stress::kSanitized) {
-    MESSAGE("SKIPPED: the 2^31-element test does not run in sanitizer builds (memory and time)");
+    gn_test::report_skip("the 2^31-element test does not run in sanitizer builds (memory and time)");
     return;
   }
   if (gn_stress::kEmulated) {
-    MESSAGE("SKIPPED: the 2^31-element test does not run under an emulator (hours of emulated time)");
+    gn_test::report_skip("the 2^31-element test does not run under an emulator (hours of emulated time)");
     return;
   }
   if (std::getenv("GROUPNORM_SKIP_HUGE")) {
-    MESSAGE("SKIPPED: GROUPNORM_SKIP_HUGE is set");
+    gn_test::report_skip("GROUPNORM_SKIP_HUGE is set");
     return;
   }
   const unsigned long long avail = gn_stress::mem_available_bytes();
   if (avail < need) {
-    MESSAGE("SKIPPED: the 2^31-element test needs "
-            << need / (1ull << 20) << " MiB available, /proc/meminfo has " << avail / (1ull << 20) << " MiB");
+    gn_test::report_skip("the 2^31-element test needs " + std::to_string(need / (1ull << 20)) +
+                         " MiB available, /proc/meminfo has " + std::to_string(avail / (1ull << 20)) +
+                         " MiB");
     return;
   }
   std::unique_ptr<float[]> buf(new float[n]);

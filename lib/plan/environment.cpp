@@ -1,13 +1,13 @@
 // The GROUPNORM_* environment: parsed once per process, errors kept and reported at each plan creation.
-#include "environment.hpp"
+#include "plan/environment.hpp"
 
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <system_error>
 
-#include "dispatch.hpp"
-#include "plan_state.hpp"
+#include "kernels/dispatch.hpp"
+#include "plan/tuning.hpp"
 
 namespace groupnorm::detail {
 namespace {

@@ -3,7 +3,7 @@
 #include <string>
 #include <type_traits>
 
-#include "plan_state.hpp"
+#include "plan/plan_state.hpp"
 
 namespace groupnorm {
 namespace {
@@ -15,10 +15,6 @@ constexpr dtype dtype_of() {
   if constexpr (std::is_same_v<T, bf16>) return dtype::bf16;
 }
 
-const char* dtype_name(dtype d) {
-  return d == dtype::f32 ? "f32" : d == dtype::f16 ? "f16" : "bf16";
-}
-
 }  // namespace
 
 plan::plan(const problem& p) : state_(detail::make_shared_plan_state(p)) {}
@@ -27,8 +23,8 @@ template <class T>
 void plan::run(const tensors<T>& t, tbb::task_arena* arena) const {
   const detail::plan_state& s = *state_;
   if (dtype_of<T>() != s.desc.data_type)
-    throw invalid_argument(std::string("groupnorm: buffers are ") + dtype_name(dtype_of<T>()) +
-                           ", expected " + dtype_name(s.desc.data_type) + " (the plan's data_type)");
+    throw invalid_argument(std::string("groupnorm: buffers are ") + to_string(dtype_of<T>()) + ", expected " +
+                           to_string(s.desc.data_type) + " (the plan's data_type)");
   const detail::sized_buffers b{{t.x.data(), t.x.size()},
                                 {t.y.data(), t.y.size()},
                                 {t.gamma.data(), t.gamma.size()},
@@ -66,7 +62,7 @@ std::size_t plan::element_count() const noexcept {
   return state_->total;
 }
 isa plan::selected_isa() const noexcept {
-  return state_->kernels->family;
+  return state_->family;
 }
 
 std::vector<float> group_normalization(std::span<const float> x, std::span<const std::size_t> shape,

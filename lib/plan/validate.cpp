@@ -1,15 +1,13 @@
 // Validation of problems and of run buffers. Everything is checked here, before any kernel writes a byte.
-#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <numeric>
 #include <string>
 
-#include "dispatch.hpp"
-#include "environment.hpp"
-#include "plan_state.hpp"
+#include "kernels/dispatch.hpp"
+#include "names.hpp"
+#include "plan/plan_state.hpp"
 
 namespace groupnorm::detail {
 namespace {
@@ -38,100 +36,47 @@ std::size_t storage_bytes(dtype d) {
   return d == dtype::f32 ? 4 : 2;
 }
 
-constexpr std::size_t simd_width_for_plan = 16;  // lanes of the kernels' vf (kernels/simd.hpp)
-
-// NHWC partition (see plan_state): block rows so a block holds ~kNhwcBlockElems elements of a sub-tile
-// (within [kNhwcMinBlockRows, kNhwcMaxBlockRows] rows, whole virtual rows when packed), chunks of
-// ~kNhwcChunkElems elements in whole blocks, grown when needed so a row-split run's partials fit
-// kNhwcMaxPartials.
-void plan_nhwc(plan_state& s) {
-  const problem& p = s.desc;
-  const std::size_t C = p.channels, cpg = s.channels_per_group, G = p.num_groups;
-  nhwc_geometry& geo = s.nhwc_geo;
-  geo.channels = C;
-  geo.cpg = cpg;
-  geo.lanes = 0;
-  std::size_t width = C;  // channels of the widest sub-tile
-  if (C > kNhwcTile) width = cpg <= kNhwcTile ? kNhwcTile / cpg * cpg : kNhwcTile;
-  std::size_t reps = 1;
-  if (C % simd_width_for_plan != 0 && C <= kNhwcMaxLanes) {
-    const std::size_t lanes = std::lcm(C, simd_width_for_plan);
-    if (lanes <= kNhwcMaxLanes) geo.lanes = lanes, reps = lanes / C;
-  }
-  // A lane sums one element per virtual row (reps rows): at most kNhwcMaxBlockRows of them.
-  const std::size_t rows =
-      std::clamp((kNhwcBlockElems + width - 1) / width, kNhwcMinBlockRows, kNhwcMaxBlockRows * reps);
-  geo.block_rows = (rows + reps - 1) / reps * reps;
-
-  s.nhwc_unit_groups = geo.lanes != 0 ? G : std::min(G, kNhwcUnitGroups);
-  s.nhwc_units = (G + s.nhwc_unit_groups - 1) / s.nhwc_unit_groups;
-  if (p.spatial == 0 || p.batch == 0) return;  // nothing to run
-  const std::size_t R = geo.block_rows;
-  std::size_t chunk_rows = std::max<std::size_t>(1, kNhwcChunkElems / C);
-  chunk_rows = (chunk_rows + R - 1) / R * R;
-  std::size_t chunks = (p.spatial + chunk_rows - 1) / chunk_rows;
-  const std::size_t max_chunks = std::max<std::size_t>(1, kNhwcMaxPartials / s.pairs);
-  if (chunks > max_chunks) {
-    chunk_rows = ((p.spatial + max_chunks - 1) / max_chunks + R - 1) / R * R;
-    chunks = (p.spatial + chunk_rows - 1) / chunk_rows;
-  }
-  s.nhwc_chunk_rows = chunk_rows;
-  s.nhwc_chunks = chunks;
-}
-
 }  // namespace
 
-plan_state make_plan_state(const problem& p) {
-  check_environment();
+problem_sizes validate_problem(const problem& p) {
   if (p.channels == 0) fail("channels = 0, expected at least 1");
   if (p.num_groups == 0) fail("num_groups = 0, expected at least 1");
   if (p.channels % p.num_groups != 0)
     fail("num_groups = " + num(p.num_groups) + " does not divide channels = " + num(p.channels));
   if (!std::isfinite(p.epsilon) || p.epsilon < 0.0f)
     fail("epsilon = " + num(p.epsilon) + ", expected a finite value >= 0");
-  if (p.memory_layout != layout::nchw && p.memory_layout != layout::nhwc)
-    fail("layout = " + std::to_string(static_cast<int>(p.memory_layout)) + ", expected nchw (0) or nhwc (1)");
-  const int d = static_cast<int>(p.data_type);
-  if (d < 0 || d >= kDtypes) fail("dtype = " + std::to_string(d) + ", expected f32 (0), f16 (1) or bf16 (2)");
-  const int a = static_cast<int>(p.fused_activation);
-  if (a < 0 || a >= kActivations)
-    fail("activation = " + std::to_string(a) + ", expected none (0), relu (1), silu (2) or gelu (3)");
+  if (!is_valid(p.memory_layout))
+    fail("layout = " + std::to_string(static_cast<int>(p.memory_layout)) + ", expected one of " +
+         value_list<layout>());
+  if (!is_valid(p.data_type))
+    fail("dtype = " + std::to_string(static_cast<int>(p.data_type)) + ", expected one of " +
+         value_list<dtype>());
+  if (!is_valid(p.fused_activation))
+    fail("activation = " + std::to_string(static_cast<int>(p.fused_activation)) + ", expected one of " +
+         value_list<activation>());
   if (!known_isa(p.kernel_isa))
     fail("isa = " + std::to_string(static_cast<int>(p.kernel_isa)) + ", expected one of " + isa_names());
 
-  plan_state s;
-  s.desc = p;
-  s.channels_per_group = p.channels / p.num_groups;
-  s.elem_size = storage_bytes(p.data_type);
+  problem_sizes n;
+  n.elem_size = storage_bytes(p.data_type);
   constexpr auto max_bytes = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
   // Zero batch or spatial is a valid no-op (README): x has no elements whatever channels is, so the products
   // with channels are not formed (they could overflow for a problem that is valid). Otherwise every factor is
   // >= 1, so a partial product that overflows means the whole count does.
-  std::size_t per_sample = 0, total_bytes = 0;
+  std::size_t per_sample = 0;
   if (p.batch != 0 && p.spatial != 0 &&
-      (mul_overflows(p.channels, p.spatial, per_sample) || mul_overflows(per_sample, p.batch, s.total) ||
-       mul_overflows(s.total, s.elem_size, total_bytes) || total_bytes > max_bytes))
+      (mul_overflows(p.channels, p.spatial, per_sample) || mul_overflows(per_sample, p.batch, n.total) ||
+       mul_overflows(n.total, n.elem_size, n.total_bytes) || n.total_bytes > max_bytes))
     fail("batch * channels * spatial = " + num(p.batch) + " * " + num(p.channels) + " * " + num(p.spatial) +
          " elements overflows the address space");
   // mean and rstd have batch * num_groups floats. With spatial > 0 that is at most the element count, checked
   // above; with spatial == 0 it is checked here.
   std::size_t stats_bytes = 0;
-  if (mul_overflows(p.batch, p.num_groups, s.pairs) || mul_overflows(s.pairs, sizeof(float), stats_bytes) ||
+  if (mul_overflows(p.batch, p.num_groups, n.pairs) || mul_overflows(n.pairs, sizeof(float), stats_bytes) ||
       stats_bytes > max_bytes)
     fail("batch * num_groups = " + num(p.batch) + " * " + num(p.num_groups) +
          " (the size of mean and rstd) overflows the address space");
-  s.slice_elems = s.total == 0 ? 0 : s.channels_per_group * p.spatial;  // <= total when total != 0
-
-  // Fixed partition: chunks of at least kMinChunkElems, grown (in whole blocks) so a slice has <= kMaxChunks.
-  const std::size_t by_cap = (s.slice_elems + kMaxChunks - 1) / kMaxChunks;
-  s.chunk_elems = std::max(kMinChunkElems, (by_cap + kBlockElems - 1) / kBlockElems * kBlockElems);
-  s.chunks_per_slice = s.slice_elems == 0 ? 0 : (s.slice_elems + s.chunk_elems - 1) / s.chunk_elems;
-
-  if (p.memory_layout == layout::nhwc) plan_nhwc(s);
-
-  s.kernels = &kernels_for(p.kernel_isa);
-  s.stream_output = total_bytes >= process_environment().stream_bytes;
-  return s;
+  return n;
 }
 
 namespace {

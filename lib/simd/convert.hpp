@@ -8,10 +8,10 @@
 #include <cstring>
 
 #include "groupnorm/groupnorm.hpp"
-#include "kernels/simd.hpp"
+#include "simd/simd.hpp"
 
 namespace groupnorm::detail {
-namespace {  // internal linkage per ISA translation unit, see simd.hpp
+namespace {  // internal linkage per ISA translation unit, see simd/simd.hpp
 
 namespace conv {
 using namespace simd;

@@ -1,16 +1,15 @@
-// Maps (sample, group) work onto the arena. The partition of every reduction (blocks -> chunks -> slice,
-// merged in index order) is fixed by the plan; only *who* computes a chunk depends on the arena, never *what*
-// is merged with what, so every thread count gives the same bits.
+// The NCHW forward schedule: maps (sample, group) slices onto the arena. The partition of every reduction
+// (blocks -> chunks -> slice, merged in index order) is fixed by the plan; only *who* computes a chunk
+// depends on the arena, never *what* is merged with what, so every thread count gives the same bits.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/partitioner.h>
 #include <oneapi/tbb/task_arena.h>
 
-#include "plan_state.hpp"
+#include "schedule/schedule.hpp"
 
 namespace groupnorm::detail {
 namespace {
@@ -45,8 +44,8 @@ struct slice_kernels {
 slice_kernels select(const plan_state& s, const run_buffers& b) {
   const int d = static_cast<int>(s.desc.data_type), a = static_cast<int>(s.desc.fused_activation);
   const int r = s.desc.residual ? 1 : 0, w = b.sum ? 1 : 0;
-  return {s.kernels->chunk_moments[d][r], s.kernels->small_slices_moments[d][r],
-          s.kernels->apply[d][r][w][a]};
+  return {s.kernels->moments.nchw_chunk[d][r], s.kernels->moments.nchw_small_slices[d][r],
+          s.kernels->apply.nchw[d][r][w][a]};
 }
 
 moments chunk_at(const plan_state& s, const slice_kernels& k, const slice_view& v, std::size_t chunk) {
@@ -125,8 +124,8 @@ void run_parallel(const plan_state& s, const run_buffers& b, const slice_kernels
   }
   // Whole slices per task; group small slices so a task has at least ~kMinChunkElems of work. The static
   // partition hands each thread the same pairs on every run, so a pipeline that runs the same shape again (or
-  // a producer that partitioned the same way) finds its share in that core's L2: measured 2-3% better than
-  // the simple partitioner on the cache-resident 2-thread shapes, and the pairs' work is uniform anyway.
+  // a producer that partitioned the same way) finds its share in that core's L2; the pairs' work is uniform
+  // anyway, so nothing is lost to imbalance.
   const std::size_t grain =
       std::max<std::size_t>(1, kMinChunkElems / std::max<std::size_t>(1, s.slice_elems));
   tbb::parallel_for(
@@ -137,60 +136,13 @@ void run_parallel(const plan_state& s, const run_buffers& b, const slice_kernels
 
 }  // namespace
 
-namespace {
-
-// The slice's moments by the kernels' exact double path, over its elements in memory order.
-moments exact_slice_moments(const plan_state& s, const run_buffers& b, std::size_t pair) {
-  const exact_moments_fn f =
-      s.kernels->exact_moments[static_cast<int>(s.desc.data_type)][b.residual != nullptr ? 1 : 0];
-  if (s.desc.memory_layout == layout::nchw) {
-    const std::size_t at = pair * s.slice_elems * s.elem_size;
-    return f(advance(b.x, at), advance(b.residual, at), 1, s.slice_elems, s.slice_elems);
-  }
-  const std::size_t C = s.desc.channels, G = s.desc.num_groups;
-  const std::size_t at = (pair / G * s.desc.spatial * C + pair % G * s.channels_per_group) * s.elem_size;
-  return f(advance(b.x, at), advance(b.residual, at), s.desc.spatial, s.channels_per_group, C);
-}
-
-}  // namespace
-
-slice_stats finish_slice(const plan_state& s, const run_buffers& b, std::size_t pair, const moments& merged) {
-  // Float lane sums of squares round in the subnormal range below squares of FLT_MIN, with an absolute error
-  // of up to 2^-150 per element (at std ~1e-23 the squares vanish, and a block of tiny deviations can even
-  // sum to exactly zero like a constant one). Against var + eps that error stays below float's relative
-  // 2^-24 while var + eps >= 2^-126 = FLT_MIN; below it (eps = 0 or subnormal, var tiny or zero), the slice
-  // is redone in double. Plain sequential arithmetic on the slice's values: the same bits on every family
-  // and thread count, and nothing else pays for it (constant blocks in an ordinary slice stay on the fast
-  // path).
-  const double eps = static_cast<double>(s.desc.epsilon);
-  const moments m = merged.m2 / merged.count + eps < static_cast<double>(std::numeric_limits<float>::min())
-                        ? exact_slice_moments(s, b, pair)
-                        : merged;
-  const double var = m.m2 / m.count;
-  const slice_stats st{m.mean, 1.0 / std::sqrt(var + static_cast<double>(s.desc.epsilon))};
-  if (b.mean) b.mean[pair] = static_cast<float>(st.mean);
-  if (b.rstd) b.rstd[pair] = static_cast<float>(st.rstd);
-  return st;
-}
-
-int run_concurrency(const plan_state& s, tbb::task_arena* arena) {
-  if (s.total < kSerialElems) return 1;
-  return arena ? arena->max_concurrency() : tbb::this_task_arena::max_concurrency();
-}
-
-void execute(const plan_state& s, const run_buffers& b, tbb::task_arena* arena) {
-  if (s.desc.memory_layout == layout::nhwc) return execute_nhwc(s, b, arena);
+void execute_nchw_forward(const plan_state& s, const run_buffers& b, tbb::task_arena* arena) {
   if (s.total == 0) return;  // zero batch or spatial: a valid no-op
   const slice_kernels k = select(s, b);
   const int concurrency = run_concurrency(s, arena);
-  if (concurrency <= 1) {
-    run_pairs(s, b, k, 0, s.pairs);
-    return;
-  }
-  if (arena)
-    arena->execute([&] { run_parallel(s, b, k, concurrency); });
-  else
-    run_parallel(s, b, k, concurrency);
+  run_in_arena(
+      arena, concurrency, [&] { run_pairs(s, b, k, 0, s.pairs); },
+      [&] { run_parallel(s, b, k, concurrency); });
 }
 
 }  // namespace groupnorm::detail

@@ -1,11 +1,7 @@
-// Fixed-width vector types. A `vf` always has 16 float lanes (vi / vu: 16 int32 / uint32 lanes, vu16: 16
-// uint16 lanes), whatever the ISA, and every operation on them is element-wise, so the results are the same
-// bits on every ISA family.
-//  - AVX-512: GCC/Clang vector extensions of 64 bytes, one zmm register each.
-//  - Narrower targets (AVX2, the SSE2 baseline, non-x86): a struct of native-width pieces (two ymm, or four
-//    16-byte vectors) with the same operators. GCC keeps 64-byte extension vectors in memory on targets
-//    without 64-byte registers, so every operation was a stack round trip (the AVX2 kernels measured 9x
-//    slower than AVX-512 on an L2-resident shape); a struct of register-sized pieces is split into registers.
+// SIMD primitives: the fixed-width vector types every kernel family computes with, and their operations. A
+// `vf` always has 16 float lanes (vi / vu: 16 int32 / uint32 lanes, vu16: 16 uint16 lanes), whatever the
+// ISA, and every operation on them is element-wise, so the results are the same bits on every family.
+// AVX-512: GCC/Clang vector extensions of 64 bytes, one zmm register each; narrower targets: simd/wide.hpp.
 // Lanes are read with v[j] and written with set_lane(v, j, x) (a vector element is not an lvalue of the
 // struct). Included only from kernel translation units. Everything is in an anonymous namespace: each ISA
 // translation unit gets its own copy compiled with its own target flags, so the linker can never merge an
@@ -17,6 +13,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "simd/wide.hpp"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -24,30 +22,6 @@
 namespace groupnorm::detail {
 namespace {
 namespace simd {
-
-inline constexpr int kWidth = 16;
-
-template <class E, class P>
-struct wide;
-template <class T>
-inline constexpr bool is_wide = false;
-template <class E, class P>
-inline constexpr bool is_wide<wide<E, P>> = true;
-
-template <class To, class From>
-[[gnu::always_inline]] inline To bitcast(From v) noexcept {
-  static_assert(sizeof(To) == sizeof(From));
-  To out;
-  if constexpr (is_wide<To> && is_wide<From>) {
-    // Piece by piece (a vector cast reinterprets the bits): a memcpy of the whole struct would go through
-    // the stack.
-#pragma GCC unroll 4
-    for (int k = 0; k < To::kPieces; ++k) out.p[k] = (typename To::piece)v.p[k];
-  } else {
-    std::memcpy(&out, &v, sizeof out);
-  }
-  return out;
-}
 
 #if defined(__AVX512F__)
 
@@ -78,78 +52,10 @@ inline constexpr int kPieceBytes = 32;
 inline constexpr int kPieceBytes = 16;
 #endif
 
-// 16 lanes of E as an array of native vectors P (P holds kPieceBytes).
-template <class E, class P>
-struct wide {
-  using piece = P;
-  static constexpr int kPieceLanes = static_cast<int>(sizeof(P) / sizeof(E));
-  static constexpr int kPieces = kWidth / kPieceLanes;
-  P p[kPieces];
-  E operator[](int j) const noexcept { return p[j / kPieceLanes][j % kPieceLanes]; }
-};
-
 using vf = wide<float, float __attribute__((vector_size(kPieceBytes)))>;
 using vi = wide<std::int32_t, std::int32_t __attribute__((vector_size(kPieceBytes)))>;
 using vu = wide<std::uint32_t, std::uint32_t __attribute__((vector_size(kPieceBytes)))>;
 using vu16 = wide<std::uint16_t, std::uint16_t __attribute__((vector_size(kPieceBytes)))>;
-
-template <class E, class P, class X>
-inline void set_lane(wide<E, P>& v, int j, X x) noexcept {
-  v.p[j / wide<E, P>::kPieceLanes][j % wide<E, P>::kPieceLanes] = static_cast<E>(x);
-}
-
-// Element-wise operators, vector-vector and with a scalar on either side (the scalar converted to E, as
-// GCC's vector extensions do), plus the compound assignments.
-#define GN_WIDE_BINARY(op)                                                                                  \
-  template <class E, class P>                                                                               \
-  [[gnu::always_inline]] inline wide<E, P> operator op(const wide<E, P>& a, const wide<E, P>& b) noexcept { \
-    wide<E, P> r;                                                                                           \
-    _Pragma("GCC unroll 4") for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] = a.p[k] op b.p[k];        \
-    return r;                                                                                               \
-  }                                                                                                         \
-  template <class E, class P, class S, class = std::enable_if_t<std::is_arithmetic_v<S>>>                   \
-  [[gnu::always_inline]] inline wide<E, P> operator op(const wide<E, P>& a, S b) noexcept {                 \
-    wide<E, P> r;                                                                                           \
-    _Pragma("GCC unroll 4") for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] =                          \
-        a.p[k] op static_cast<E>(b);                                                                        \
-    return r;                                                                                               \
-  }                                                                                                         \
-  template <class E, class P, class S, class = std::enable_if_t<std::is_arithmetic_v<S>>>                   \
-  [[gnu::always_inline]] inline wide<E, P> operator op(S a, const wide<E, P>& b) noexcept {                 \
-    wide<E, P> r;                                                                                           \
-    _Pragma("GCC unroll 4") for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] =                          \
-        static_cast<E>(a) op b.p[k];                                                                        \
-    return r;                                                                                               \
-  }                                                                                                         \
-  template <class E, class P, class X>                                                                      \
-  [[gnu::always_inline]] inline wide<E, P>& operator op##=(wide<E, P>& a, const X& b) noexcept {            \
-    return a = a op b;                                                                                      \
-  }
-GN_WIDE_BINARY(+)
-GN_WIDE_BINARY(-)
-GN_WIDE_BINARY(*)
-GN_WIDE_BINARY(/)
-GN_WIDE_BINARY(&)
-GN_WIDE_BINARY(|)
-GN_WIDE_BINARY(^)
-GN_WIDE_BINARY(<<)
-GN_WIDE_BINARY(>>)
-#undef GN_WIDE_BINARY
-
-template <class E, class P>
-[[gnu::always_inline]] inline wide<E, P> operator-(const wide<E, P>& a) noexcept {
-  wide<E, P> r;
-#pragma GCC unroll 4
-  for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] = -a.p[k];
-  return r;
-}
-template <class E, class P>
-[[gnu::always_inline]] inline wide<E, P> operator~(const wide<E, P>& a) noexcept {
-  wide<E, P> r;
-#pragma GCC unroll 4
-  for (int k = 0; k < wide<E, P>::kPieces; ++k) r.p[k] = ~a.p[k];
-  return r;
-}
 
 [[gnu::always_inline]] inline vf splat(float v) noexcept {
   vf::piece q;
@@ -257,17 +163,25 @@ template <class V, class E>
 }
 
 // Lane masks and blends in integer arithmetic only: GCC 12 scalarizes vector comparisons and ?: on 16-lane
-// vectors when the target's registers are narrower (SSE2, AVX2), with a branch per lane. For a and c in [0,
-// 2^31): all-ones where a < c (mask_less) or a > c (mask_greater), else 0.
-[[gnu::always_inline]] inline vu mask_less(vu a, std::uint32_t c) noexcept {
-  return bitcast<vu>(bitcast<vi>(a - splatu(c)) >> 31);
+// vectors when the target's registers are narrower (SSE2, AVX2), with a branch per lane; wrapping integer
+// subtraction, arithmetic shifts and bitwise blends stay vector operations everywhere. V is vu or vi. For
+// lanes a and c in [0, 2^31) (such as the bits of non-negative floats): all-ones where a < c (mask_less) or
+// a > c (mask_greater), else 0.
+template <class V>
+[[gnu::always_inline]] inline V mask_less(V a, std::uint32_t c) noexcept {
+  return bitcast<V>(bitcast<vi>(bitcast<vu>(a) - splatu(c)) >> 31);
 }
-[[gnu::always_inline]] inline vu mask_greater(vu a, std::uint32_t c) noexcept {
-  return bitcast<vu>(bitcast<vi>(splatu(c) - a) >> 31);
+template <class V>
+[[gnu::always_inline]] inline V mask_greater(V a, std::uint32_t c) noexcept {
+  return bitcast<V>(bitcast<vi>(splatu(c) - bitcast<vu>(a)) >> 31);
 }
 // a where m is set, b elsewhere.
-[[gnu::always_inline]] inline vu blend(vu m, vu a, vu b) noexcept {
+template <class V>
+[[gnu::always_inline]] inline V blend(V m, V a, V b) noexcept {
   return b ^ ((a ^ b) & m);
+}
+[[gnu::always_inline]] inline vf blend(vi m, vf a, vf b) noexcept {
+  return bitcast<vf>(blend(m, bitcast<vi>(a), bitcast<vi>(b)));
 }
 
 // Non-temporal store of 16 floats to a 64-byte aligned address (plain store where the ISA has none). The
@@ -298,6 +212,26 @@ inline void stream_fence() noexcept {
 }
 [[gnu::always_inline]] inline void store16(std::uint16_t* p, vu16 v) noexcept {
   store_as(p, v);
+}
+
+// Per-lane table lookup t[i] for i in [0, 8): exact data movement (a permute where the ISA has one), so every
+// ISA gives the same bits.
+[[gnu::always_inline]] inline vf lookup8(const float (&t)[8], vi i) noexcept {
+#if defined(__AVX512F__)
+  // Masked forms: GCC 12's unmasked ones start from an undefined register (-Wuninitialized).
+  const __m512 tab = _mm512_maskz_loadu_ps(0x00ff, t);
+  return bitcast<vf>(_mm512_mask_permutexvar_ps(tab, 0xffff, bitcast<__m512i>(i), tab));
+#elif defined(__AVX2__)
+  const __m256 tab = _mm256_loadu_ps(t);
+  vf out;
+  for (int k = 0; k < vf::kPieces; ++k)
+    out.p[k] = bitcast<vf::piece>(_mm256_permutevar8x32_ps(tab, bitcast<__m256i>(i.p[k])));
+  return out;
+#else
+  float out[kWidth];
+  for (int j = 0; j < kWidth; ++j) out[j] = t[i[j] & 7];
+  return load(out);
+#endif
 }
 
 // Horizontal sum in a fixed tree (lane j += lane j + w for w = 8, 4, 2, 1), the same on every ISA.

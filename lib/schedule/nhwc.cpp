@@ -1,9 +1,8 @@
-// Scheduling of layout::nhwc runs. The reduction tree is fixed by the plan: a (sample, group) is the merge,
+// The NHWC forward schedule. The reduction tree is fixed by the plan: a (sample, group) is the merge,
 // in chunk order, of its row chunks' moments, each of which the kernel merges in block order. Two schedules
 // compute exactly that tree, so they give the same bits and the choice between them may depend on the arena:
 //  - units: a task owns (sample, run of nhwc_unit_groups groups): its chunks' moments in order, the stats,
-//  then the
-//    apply of its columns. Used on the calling thread and when there are enough units for the arena.
+//    then the apply of its columns. Used on the calling thread and when there are enough units for the arena.
 //  - row split: tasks over (sample, chunk) write per-(chunk, group) partial moments into a stack array, a
 //    fixed-order merge per (sample, group), then a parallel apply over the same (sample, chunk) tasks (static
 //    partitioner, so a thread applies the rows it just summed, from its own L2). Used when samples * units is
@@ -15,7 +14,7 @@
 #include <oneapi/tbb/partitioner.h>
 #include <oneapi/tbb/task_arena.h>
 
-#include "plan_state.hpp"
+#include "schedule/schedule.hpp"
 
 namespace groupnorm::detail {
 namespace {
@@ -28,7 +27,7 @@ struct nhwc_kernels {
 nhwc_kernels select_nhwc(const plan_state& s, const run_buffers& b) {
   const int d = static_cast<int>(s.desc.data_type), a = static_cast<int>(s.desc.fused_activation);
   const int r = s.desc.residual ? 1 : 0, w = b.sum ? 1 : 0;
-  return {s.kernels->nhwc_moments[d][r], s.kernels->nhwc_apply[d][r][w][a]};
+  return {s.kernels->moments.nhwc[d][r], s.kernels->apply.nhwc[d][r][w][a]};
 }
 
 // Rows [row0, row0 + rows) of sample n.
@@ -130,19 +129,15 @@ void run_parallel(const plan_state& s, const run_buffers& b, const nhwc_kernels&
 
 }  // namespace
 
-void execute_nhwc(const plan_state& s, const run_buffers& b, tbb::task_arena* arena) {
+void execute_nhwc_forward(const plan_state& s, const run_buffers& b, tbb::task_arena* arena) {
   if (s.total == 0) return;  // zero batch or spatial: a valid no-op
   const nhwc_kernels k = select_nhwc(s, b);
   const int concurrency = run_concurrency(s, arena);
-  if (concurrency <= 1) {
+  auto serial = [&] {
     for (std::size_t n = 0; n < s.desc.batch; ++n)
       for (std::size_t u = 0; u < s.nhwc_units; ++u) run_unit(s, b, k, n, u);
-    return;
-  }
-  if (arena)
-    arena->execute([&] { run_parallel(s, b, k, concurrency); });
-  else
-    run_parallel(s, b, k, concurrency);
+  };
+  run_in_arena(arena, concurrency, serial, [&] { run_parallel(s, b, k, concurrency); });
 }
 
 }  // namespace groupnorm::detail

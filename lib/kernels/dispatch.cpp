@@ -1,12 +1,16 @@
 // Kernel families: the registry (one line per family), CPU support detected once per process, and the family
 // a plan runs.
+#include <array>
 #include <cstddef>
 #include <cstring>
 #include <iterator>
+#include <span>
 #include <string>
+#include <string_view>
 
-#include "dispatch.hpp"
-#include "environment.hpp"
+#include "kernels/backward_kernels.hpp"
+#include "kernels/dispatch.hpp"
+#include "plan/environment.hpp"
 
 #if defined(GROUPNORM_HAVE_X86_KERNELS)
 #include <cpuid.h>
@@ -14,7 +18,9 @@
 
 namespace groupnorm::detail {
 
-// Each family's table, defined in its kernels_<family>.cpp.
+// Each family's forward table, defined in its kernels_<family>.cpp (the backward tables are declared in
+// backward_kernels.hpp). Adding a family: its declarations, its line in kFamilies, its two files and their
+// compile flags in lib/CMakeLists.txt.
 const kernel_table& kernels_scalar() noexcept;
 #if defined(GROUPNORM_HAVE_X86_KERNELS)
 const kernel_table& kernels_avx2() noexcept;
@@ -49,15 +55,16 @@ bool x86_avx512() noexcept {
 struct family {
   isa id;
   const char* name;
-  bool (*supported)() noexcept;             // nullptr: not built for this target
-  const kernel_table& (*table)() noexcept;  // nullptr: not built for this target
+  bool (*supported)() noexcept;                  // nullptr: not built for this target
+  const kernel_table& (*table)() noexcept;       // nullptr: not built for this target
+  const backward_table& (*backward)() noexcept;  // nullptr: not built for this target
 };
 
 // In increasing order of preference: `automatic` picks the last one the CPU supports.
 constexpr family kFamilies[] = {
-    {isa::scalar, "scalar", always, kernels_scalar},
-    {isa::avx2, "avx2", GN_X86(x86_avx2), GN_X86(kernels_avx2)},
-    {isa::avx512, "avx512", GN_X86(x86_avx512), GN_X86(kernels_avx512)},
+    {isa::scalar, "scalar", always, kernels_scalar, backward_kernels_scalar},
+    {isa::avx2, "avx2", GN_X86(x86_avx2), GN_X86(kernels_avx2), GN_X86(backward_kernels_avx2)},
+    {isa::avx512, "avx512", GN_X86(x86_avx512), GN_X86(kernels_avx512), GN_X86(backward_kernels_avx512)},
 };
 constexpr std::size_t kFamilyCount = std::size(kFamilies);
 
@@ -113,11 +120,16 @@ std::string isa_names() {
   return names;
 }
 
+const backward_table& backward_kernels_for(isa family) noexcept {
+  const struct family* f = find(family);
+  return f != nullptr && f->backward != nullptr ? f->backward() : backward_kernels_scalar();
+}
+
 isa best_supported_isa() noexcept {
   return detected().best;
 }
 
-const kernel_table& kernels_for(isa requested) {
+kernel_choice choose_kernels(isa requested) {
   const isa forced = process_environment().forced_isa;
   const isa chosen = requested != isa::automatic ? requested
                      : forced != isa::automatic  ? forced
@@ -125,7 +137,7 @@ const kernel_table& kernels_for(isa requested) {
   if (!isa_supported(chosen))
     throw invalid_argument(std::string("groupnorm: kernel isa '") + to_string(chosen) +
                            "' is not supported by this CPU or build");
-  return find(chosen)->table();
+  return {chosen, &find(chosen)->table()};
 }
 
 }  // namespace groupnorm::detail
@@ -136,6 +148,23 @@ const char* to_string(isa k) noexcept {
   if (k == isa::automatic) return "automatic";
   const detail::family* f = detail::find(k);
   return f ? f->name : "unknown";
+}
+
+isa parse_isa(std::string_view name) {
+  isa k = isa::automatic;
+  if (!detail::parse_isa_name(std::string(name).c_str(), k))
+    throw invalid_argument("groupnorm: isa '" + std::string(name) + "' is unknown, expected one of " +
+                           detail::isa_names());
+  return k;
+}
+
+std::span<const isa> known_isas() noexcept {
+  static constexpr auto ids = [] {
+    std::array<isa, detail::kFamilyCount> a{};
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = detail::kFamilies[i].id;
+    return a;
+  }();
+  return ids;
 }
 
 bool isa_supported(isa k) noexcept {
