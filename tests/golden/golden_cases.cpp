@@ -16,7 +16,7 @@ using groupnorm::activation;
 using groupnorm::dtype;
 using groupnorm::layout;
 
-// Each shape takes a different path through the plan and the kernels (lib/plan_state.hpp constants).
+// Each shape takes a different path through the plan and the kernels (lib/plan/tuning.hpp constants).
 const shape kShapes[] = {
     // NCHW slices of 2560 elements (the small-slice kernels); NHWC rows of 1280 channels.
     {"unet_8x8_c1280_b2", 2, 1280, 64, 32, true},
