@@ -1,4 +1,4 @@
-"""groupnorm_torch in a PyTorch model: swap the GroupNorms of an existing model, check the outputs, train a step.
+"""groupnorm.torch in a PyTorch model: swap the GroupNorms of an existing model, check the outputs, train a step.
 
     PYTHONPATH=build/<dir>/python /usr/bin/python3 examples/torch_module.py
 """
@@ -7,11 +7,11 @@ import copy
 import torch
 from torch import nn
 
-import groupnorm_torch
+from groupnorm.torch import replace_group_norms
 
 torch.manual_seed(0)
 model = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.GroupNorm(32, 64), nn.SiLU(), nn.Conv2d(64, 8, 1))
-fast = groupnorm_torch.replace_group_norms(copy.deepcopy(model))  # GroupNorm + SiLU -> one fused module
+fast = replace_group_norms(copy.deepcopy(model))  # GroupNorm + SiLU -> one fused module
 print(fast)
 
 x = torch.randn(2, 3, 32, 32)

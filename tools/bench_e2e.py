@@ -1,5 +1,5 @@
 """End-to-end benchmark: diffusion ResBlocks and a small VAE-decoder stack in PyTorch, run with PyTorch's
-GroupNorm + SiLU and with groupnorm_torch's fused GroupNorm (after replace_group_norms), in inference mode.
+GroupNorm + SiLU and with groupnorm.torch's fused GroupNorm (after replace_group_norms), in inference mode.
 
 For each case and thread count it prints the whole-model time of both and the time spent in GroupNorm + SiLU
 inside the model (module hooks) with its share of the total: medians of interleaved repetitions, as wall time
@@ -18,7 +18,7 @@ import time
 import torch
 from torch import nn
 
-import groupnorm_torch as gnt
+from groupnorm.torch import replace_group_norms
 
 # Modules whose time is "GroupNorm + SiLU": PyTorch's pair, and the library's GroupNorm (fused or not).
 GN_SILU_MODULES = (nn.GroupNorm, nn.SiLU)
@@ -95,7 +95,7 @@ def run_case(name, threads, reps, channels_last):
     build, shape = CASES[name]
     torch.manual_seed(0)
     reference = build().eval()
-    ours = gnt.replace_group_norms(copy.deepcopy(reference))
+    ours = replace_group_norms(copy.deepcopy(reference))
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     reference, ours = reference.to(memory_format=fmt), ours.to(memory_format=fmt)
     x = torch.randn(shape).to(memory_format=fmt)

@@ -1,5 +1,5 @@
 """PyTorch drop-in GroupNorm backed by the groupnorm library (forward and backward), through the libtorch
-operator ``torch.ops.groupnorm.group_norm`` that ships next to this module.
+operator ``torch.ops.groupnorm.group_norm`` (libgroupnorm_torch.so, in this package's directory).
 
 Runs the library for CPU tensors of dtype float32, float16 or bfloat16 that are contiguous or channels_last
 (read in place, no copy). Any other input (CUDA, other strided views, other dtypes) falls back to
@@ -15,6 +15,12 @@ from torch import nn
 __all__ = ["GroupNorm", "group_norm", "replace_group_norms", "library_path"]
 
 library_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libgroupnorm_torch.so")
+if not os.path.exists(library_path):
+    raise ImportError(
+        f"groupnorm.torch needs the libtorch operator library {library_path}, which was not built: "
+        "install libtorch (Debian: apt-get install libtorch-dev, or set Torch_DIR), configure with "
+        "-DGROUPNORM_BUILD_TORCH=ON and build the target groupnorm_torch (then `cmake --install` to install it)"
+    )
 torch.ops.load_library(library_path)
 _op = torch.ops.groupnorm.group_norm
 
