@@ -193,8 +193,8 @@ TEST_CASE("large offsets keep xhat accurate to 1e-4: mean 1e4 std 1 and mean -3e
 
 TEST_CASE("data built to defeat the sampled block center still matches the reference to 1e-5 on every ISA") {
   // Block moments start from the mean of 16 evenly spaced elements of each 4096-element block (positions
-  // j * n / 16, lib/kernels/block_moments.hpp). Here exactly those elements sit 60 std above the rest, so that
-  // center misses the block mean by ~60 std and the one-pass answer would carry ~200x its usual rounding
+  // j * n / 16, lib/kernels/block_moments.hpp). Here exactly those elements sit 60 std above the rest, so
+  // that center misses the block mean by ~60 std and the one-pass answer would carry ~200x its usual rounding
   // error (Q / m2 = 1 + n d^2 / m2): measured without the refinement, 875 elements of the first shape miss
   // 1e-5 (worst 3e-5); with it the worst is 1.8e-7. The kernel must notice (d^2 > var / 3) and refine the
   // center. The first shape's 4096-element slices take the four-in-lockstep path, the second the chunked one.
