@@ -33,8 +33,9 @@ enum class activation : int { none = 0, relu = 1, silu = 2, gelu = 3 };
 // Kernel family: an open set, named here for the families known when this header was written; a build may
 // have others (known_isas(), parse_isa("name")). `automatic` picks the best the CPU supports, unless the
 // environment variable GROUPNORM_ISA names a family (read once per process, at the first plan creation). All
-// families produce bitwise identical results.
-enum class isa : int { automatic = 0, scalar = 1, avx2 = 2, avx512 = 3 };
+// families produce bitwise identical results, on every architecture (avx2 and avx512 exist on x86-64, neon
+// on aarch64, scalar everywhere).
+enum class isa : int { automatic = 0, scalar = 1, avx2 = 2, avx512 = 3, neon = 4 };
 
 // IEEE binary16 and bfloat16 storage, as raw bits (layout-compatible with uint16_t).
 struct f16 {

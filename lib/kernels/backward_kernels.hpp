@@ -75,6 +75,9 @@ const backward_table& backward_kernels_scalar() noexcept;
 const backward_table& backward_kernels_avx2() noexcept;
 const backward_table& backward_kernels_avx512() noexcept;
 #endif
+#if defined(GROUPNORM_HAVE_NEON_KERNELS)
+const backward_table& backward_kernels_neon() noexcept;
+#endif
 
 // The backward table of a resolved family (never isa::automatic).
 const backward_table& backward_kernels_for(isa family) noexcept;

@@ -35,7 +35,9 @@ moments block_moments_double(std::size_t n, At&& at) noexcept {
 // which is all the corrected formula below needs; when it does not, the caller refines it.
 template <class Src>
 inline float sample_center(const Src& s, std::size_t n) noexcept {
-  vf v;  // lane inserts: 16 scalar stores reloaded as one vector would stall on store forwarding
+  // Lane inserts (16 scalar stores reloaded as one vector would stall on store forwarding) into a zeroed
+  // vector: GCC cannot see that the inserts cover every lane (-Wmaybe-uninitialized).
+  vf v = simd::splat(0.0f);
   for (int j = 0; j < simd::kWidth; ++j)
     simd::set_lane(v, j, s.at(static_cast<std::size_t>(j) * n / simd::kWidth));
   return simd::reduce(v) * (1.0f / simd::kWidth);

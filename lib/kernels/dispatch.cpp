@@ -26,6 +26,12 @@ const kernel_table& kernels_scalar() noexcept;
 const kernel_table& kernels_avx2() noexcept;
 const kernel_table& kernels_avx512() noexcept;
 #endif
+#if defined(GROUPNORM_HAVE_NEON_KERNELS)
+const kernel_table& kernels_neon() noexcept;
+#define GN_NEON(f) f
+#else
+#define GN_NEON(f) nullptr
+#endif
 
 namespace {
 
@@ -65,6 +71,8 @@ constexpr family kFamilies[] = {
     {isa::scalar, "scalar", always, kernels_scalar, backward_kernels_scalar},
     {isa::avx2, "avx2", GN_X86(x86_avx2), GN_X86(kernels_avx2), GN_X86(backward_kernels_avx2)},
     {isa::avx512, "avx512", GN_X86(x86_avx512), GN_X86(kernels_avx512), GN_X86(backward_kernels_avx512)},
+    {isa::neon, "neon", GN_NEON(always), GN_NEON(kernels_neon),
+     GN_NEON(backward_kernels_neon)},  // all aarch64
 };
 constexpr std::size_t kFamilyCount = std::size(kFamilies);
 

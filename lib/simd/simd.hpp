@@ -18,6 +18,11 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
+// The neon family (kernels_neon.cpp, GROUPNORM_SIMD_NEON set in lib/CMakeLists.txt) writes its primitives
+// with NEON intrinsics; the scalar family stays portable C++ on every architecture.
+#if defined(GROUPNORM_SIMD_NEON)
+#include <arm_neon.h>
+#endif
 
 namespace groupnorm::detail {
 namespace {
@@ -84,6 +89,24 @@ using u16x8 = std::uint16_t __attribute__((vector_size(16)));
   r.p[0] = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   return r;
 }
+#elif defined(GROUPNORM_SIMD_NEON)
+// UXTL / UXTL2 and XTN / XTN2: one instruction per 4 lanes.
+[[gnu::always_inline]] inline vu widen(vu16 h) noexcept {
+  vu r;
+  for (int k = 0; k < 2; ++k) {
+    const uint16x8_t q = bitcast<uint16x8_t>(h.p[k]);
+    r.p[2 * k] = bitcast<vu::piece>(vmovl_u16(vget_low_u16(q)));
+    r.p[2 * k + 1] = bitcast<vu::piece>(vmovl_high_u16(q));
+  }
+  return r;
+}
+[[gnu::always_inline]] inline vu16 narrow(vu u) noexcept {
+  vu16 r;
+  for (int k = 0; k < 2; ++k)
+    r.p[k] = bitcast<vu16::piece>(
+        vmovn_high_u32(vmovn_u32(bitcast<uint32x4_t>(u.p[2 * k])), bitcast<uint32x4_t>(u.p[2 * k + 1])));
+  return r;
+}
 #else
 [[gnu::always_inline]] inline vu widen(vu16 h) noexcept {
   vu r;
@@ -141,10 +164,11 @@ template <class V, class E>
 }
 
 // a * b + c rounded once (fused multiply-add), lane by lane. One instruction on the FMA-capable families
-// (AVX2 kernels require FMA, AVX-512 has it); the baseline family calls the C library's correctly rounded
-// fmaf, so every family computes the same bits while the vector ones do one FP operation where a multiply
-// and an add would be two. The kernels compile with -ffp-contract=off: a product and a sum fuse only here and
-// in the scalar tails' std::fma, which rounds exactly like one lane of this.
+// (AVX2 kernels require FMA, AVX-512 has it, NEON's FMLA is part of every aarch64 CPU); the scalar family
+// calls std::fma lane by lane (the C library's correctly rounded fmaf on baseline x86-64), so every family
+// computes the same bits while the vector ones do one FP operation where a multiply and an add would be two.
+// The kernels compile with -ffp-contract=off: a product and a sum fuse only here and in the scalar tails'
+// std::fma, which rounds exactly like one lane of this.
 [[gnu::always_inline]] inline vf fma(vf a, vf b, vf c) noexcept {
 #if defined(__AVX512F__)
   return bitcast<vf>(_mm512_fmadd_ps(bitcast<__m512>(a), bitcast<__m512>(b), bitcast<__m512>(c)));
@@ -154,6 +178,13 @@ template <class V, class E>
   for (int k = 0; k < vf::kPieces; ++k)
     r.p[k] = bitcast<vf::piece>(
         _mm256_fmadd_ps(bitcast<__m256>(a.p[k]), bitcast<__m256>(b.p[k]), bitcast<__m256>(c.p[k])));
+  return r;
+#elif defined(GROUPNORM_SIMD_NEON)
+  vf r;
+#pragma GCC unroll 4
+  for (int k = 0; k < vf::kPieces; ++k)
+    r.p[k] = bitcast<vf::piece>(
+        vfmaq_f32(bitcast<float32x4_t>(c.p[k]), bitcast<float32x4_t>(a.p[k]), bitcast<float32x4_t>(b.p[k])));
   return r;
 #else
   vf r;
@@ -227,6 +258,18 @@ inline void stream_fence() noexcept {
   for (int k = 0; k < vf::kPieces; ++k)
     out.p[k] = bitcast<vf::piece>(_mm256_permutevar8x32_ps(tab, bitcast<__m256i>(i.p[k])));
   return out;
+#elif defined(GROUPNORM_SIMD_NEON)
+  // TBL on the 32-byte table: lane index i (low 3 bits, as the permutes use) selects bytes 4i .. 4i + 3.
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(t);
+  const uint8x16x2_t tab = {{vld1q_u8(bytes), vld1q_u8(bytes + 16)}};
+  vf out;
+#pragma GCC unroll 4
+  for (int k = 0; k < vf::kPieces; ++k) {
+    const uint32x4_t lane = vandq_u32(bitcast<uint32x4_t>(i.p[k]), vdupq_n_u32(7));
+    const uint32x4_t sel = vmlaq_n_u32(vdupq_n_u32(0x03020100u), lane, 0x04040404u);
+    out.p[k] = bitcast<vf::piece>(vqtbl2q_u8(tab, vreinterpretq_u8_u32(sel)));
+  }
+  return out;
 #else
   float out[kWidth];
   for (int j = 0; j < kWidth; ++j) out[j] = t[i[j] & 7];
@@ -243,6 +286,13 @@ inline float reduce(vf v) noexcept {
   v += __builtin_shufflevector(v, v, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
   v += __builtin_shufflevector(v, v, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
   return v[0];
+#elif defined(GROUPNORM_SIMD_NEON)
+  // w = 8 and 4 add whole registers (lanes 8..11 onto 0..3 and 12..15 onto 4..7, then 4..7 onto 0..3); w = 2
+  // adds the high half onto the low one, w = 1 is FADDP (lane 0 + lane 1).
+  const float32x4_t p0 = bitcast<float32x4_t>(v.p[0]), p1 = bitcast<float32x4_t>(v.p[1]);
+  const float32x4_t p2 = bitcast<float32x4_t>(v.p[2]), p3 = bitcast<float32x4_t>(v.p[3]);
+  const float32x4_t q = vaddq_f32(vaddq_f32(p0, p2), vaddq_f32(p1, p3));
+  return vpadds_f32(vadd_f32(vget_low_f32(q), vget_high_f32(q)));
 #else
   float t[kWidth];
   std::memcpy(t, &v, sizeof t);

@@ -1,6 +1,7 @@
 // Determinism: the output bits depend on nothing but the inputs — not on the arena's thread count (including
 // the split-slice path, where one slice's chunks run on different threads), and not on the SIMD kernel
 // family.
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <type_traits>
@@ -153,7 +154,7 @@ TEST_CASE("every supported kernel family gives the scalar family's bits for f32 
 }
 
 TEST_CASE("unsupported kernel families are rejected by the plan instead of crashing") {
-  for (groupnorm::isa k : {groupnorm::isa::avx2, groupnorm::isa::avx512}) {
+  for (groupnorm::isa k : {groupnorm::isa::avx2, groupnorm::isa::avx512, groupnorm::isa::neon}) {
     groupnorm::problem p = make_problem({1, 4, 4, 2});
     p.kernel_isa = k;
     if (groupnorm::isa_supported(k))
@@ -163,4 +164,16 @@ TEST_CASE("unsupported kernel families are rejected by the plan instead of crash
   }
   CHECK(groupnorm::isa_supported(groupnorm::isa::scalar));
   CHECK(groupnorm::plan(make_problem({1, 4, 4, 2})).selected_isa() != groupnorm::isa::automatic);
+}
+
+#if defined(__aarch64__)
+constexpr bool kAarch64 = true;
+#else
+constexpr bool kAarch64 = false;
+#endif
+
+TEST_CASE("on aarch64 the neon family is supported and is the automatic choice" * doctest::skip(!kAarch64)) {
+  CHECK(groupnorm::isa_supported(groupnorm::isa::neon));
+  if (std::getenv("GROUPNORM_ISA") == nullptr)
+    CHECK(groupnorm::plan(make_problem({1, 4, 4, 2})).selected_isa() == groupnorm::isa::neon);
 }
