@@ -150,7 +150,7 @@ py::object run(const detail::plan_state& s, operands& o, const argument_names& n
   };
   const detail::sized_buffers b{given(o.x),        given(o.out), given(o.weight), given(o.bias),
                                 given(o.residual), whole(sum),   whole(mean),     whole(rstd)};
-  const detail::call c = detail::call_from_sized(b, detail::shared_arena(o.threads));
+  const detail::call c = detail::call_from_sized(b, o.arena ? o.arena : detail::shared_arena(o.threads));
   std::string error;
   int failure = 0;  // 1 invalid argument, 2 out of memory, 3 internal
   {

@@ -26,7 +26,8 @@ struct operands {
   PyObject* out_object = nullptr;  // the caller's out (borrowed), returned as given
   bool return_sum = false;
   bool return_stats = false;
-  int threads = 0;  // 0: all hardware threads
+  int threads = 0;                   // 0: all hardware threads
+  tbb::task_arena* arena = nullptr;  // where to run; nullptr: detail::shared_arena(threads)
 };
 
 // The storage type a view holds: float32, float16, or bfloat16 (uint16 bits when `bfloat16` is asked for, or
