@@ -29,16 +29,30 @@ void check_positional(const signature& sig, Py_ssize_t given) {
                          " positional arguments (" + std::to_string(given) + " given)");
 }
 
+// The interned names of sig (created under the GIL on first use, kept for the life of the process).
+PyObject* const* interned_keys(const signature& sig) {
+  if (sig.keys[sig.count - 1] == nullptr)
+    for (int i = 0; i < sig.count; ++i)
+      if (sig.keys[i] == nullptr && (sig.keys[i] = PyUnicode_InternFromString(sig.names[i])) == nullptr)
+        throw py::error_already_set();
+  return sig.keys;
+}
+
+void assign_slot(const signature& sig, int i, PyObject* value, PyObject** slots) {
+  if (slots[i] != nullptr)
+    throw py::type_error(std::string(sig.function) + "() got multiple values for argument '" + sig.names[i] +
+                         "'");
+  slots[i] = value;
+}
+
 void assign_keyword(const signature& sig, PyObject* key, PyObject* value, PyObject** slots) {
-  const char* k = PyUnicode_AsUTF8(key);
+  PyObject* const* keys = interned_keys(sig);
+  for (int i = 0; i < sig.count; ++i)
+    if (keys[i] == key) return assign_slot(sig, i, value, slots);
+  const char* k = PyUnicode_AsUTF8(key);  // a key built at run time (e.g. a **kwargs dict): by value
   if (k == nullptr) throw py::error_already_set();
-  for (int i = 0; i < sig.count; ++i) {
-    if (std::strcmp(k, sig.names[i]) != 0) continue;
-    if (slots[i] != nullptr)
-      throw py::type_error(std::string(sig.function) + "() got multiple values for argument '" + k + "'");
-    slots[i] = value;
-    return;
-  }
+  for (int i = 0; i < sig.count; ++i)
+    if (std::strcmp(k, sig.names[i]) == 0) return assign_slot(sig, i, value, slots);
   std::string names;
   for (int i = 0; i < sig.count; ++i) names += std::string(i ? ", " : "") + sig.names[i];
   throw py::type_error(std::string(sig.function) + "() got an unexpected keyword argument '" + k +

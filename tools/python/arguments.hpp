@@ -16,13 +16,15 @@ namespace groupnorm::python {
 namespace py = pybind11;
 
 // A function's parameters: the first `positional` may be passed by position (the rest are keyword-only), the
-// first `required` must be given.
+// first `required` must be given. `keys` (count slots, initially null) receives the interned names on first
+// use: keywords written in Python source are interned, so matching them is a pointer comparison.
 struct signature {
   const char* function;
   const char* const* names;
   int count;
   int positional;
   int required;
+  PyObject** keys;
 };
 
 // Fill slots[0..count) with the given arguments (borrowed; nullptr when not given). Raise TypeError for an

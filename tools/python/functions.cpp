@@ -33,11 +33,14 @@ py::object run_one_shot(problem& p, operands& o, const argument_names& names) {
 const char* const kGroupNormArgs[] = {
     "x",        "num_groups", "weight",     "bias",         "eps",     "layout", "activation",
     "residual", "out",        "return_sum", "return_stats", "threads", "dtype"};
-constexpr signature kGroupNorm{"group_norm", kGroupNormArgs, 13, 5, 2};
+PyObject* group_norm_keys[13] = {};
+constexpr signature kGroupNorm{"group_norm", kGroupNormArgs, 13, 5, 2, group_norm_keys};
 
 const char* const kGroupNormalizationArgs[] = {"X",       "gamma", "beta",   "num_groups",
                                                "epsilon", "out",   "threads"};
-constexpr signature kGroupNormalization{"group_normalization", kGroupNormalizationArgs, 7, 5, 4};
+PyObject* group_normalization_keys[7] = {};
+constexpr signature kGroupNormalization{"group_normalization",   kGroupNormalizationArgs, 7, 5, 4,
+                                        group_normalization_keys};
 
 bool given(PyObject* o) {
   return o != nullptr && o != Py_None;

@@ -43,11 +43,13 @@ const plan_data& data_of(PyObject* self) {
 }
 
 const char* const kPlanArgs[] = {"shape", "num_groups", "eps", "layout", "dtype", "activation", "residual"};
-constexpr signature kPlanInit{"Plan", kPlanArgs, 7, 3, 2};
+PyObject* plan_init_keys[7] = {};
+constexpr signature kPlanInit{"Plan", kPlanArgs, 7, 3, 2, plan_init_keys};
 
 const char* const kCallArgs[] = {"x",   "weight",     "bias",         "residual",
                                  "out", "return_sum", "return_stats", "threads"};
-constexpr signature kPlanCall{"Plan.__call__", kCallArgs, 8, 3, 1};
+PyObject* plan_call_keys[8] = {};
+constexpr signature kPlanCall{"Plan.__call__", kCallArgs, 8, 3, 1, plan_call_keys};
 
 bool given(PyObject* o) {
   return o != nullptr && o != Py_None;
