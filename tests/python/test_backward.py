@@ -62,6 +62,16 @@ def test_gradients_not_asked_for_are_none_and_threads_do_not_change_bits():
         assert dgamma_t is not None and dbeta_t is not None
 
 
+def test_backward_threads_above_the_hardware_are_capped_without_a_warning(capfd):
+    x, dy, gamma, beta = data((2, 32, 40, 40))
+    dx, dgamma, _ = groupnorm.group_norm_backward(x, dy, 8, gamma, threads=1)
+    dx_many, dgamma_many, _ = groupnorm.group_norm_backward(x, dy, 8, gamma, threads=4096)
+    assert np.array_equal(dx_many.view(np.uint32), dx.view(np.uint32))
+    assert np.array_equal(dgamma_many.view(np.uint32), dgamma.view(np.uint32))
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
 def test_nhwc_float16_and_activation_match_nchw():
     x, dy, gamma, beta = data((2, 12, 5, 7))
     nchw = groupnorm.group_norm_backward(x, dy, 3, gamma, beta, activation="silu")

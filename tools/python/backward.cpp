@@ -13,17 +13,12 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <oneapi/tbb/info.h>
-#include <oneapi/tbb/task_arena.h>
-
+#include "entry.hpp"
 #include "groupnorm/groupnorm.hpp"
 
 namespace py = pybind11;
@@ -35,16 +30,6 @@ using harray = py::array_t<std::uint16_t, py::array::c_style>;
 
 [[noreturn]] void value_error(const std::string& what) {
   throw py::value_error("groupnorm: " + what);
-}
-
-// One arena per thread count, kept for the life of the process.
-tbb::task_arena& backward_arena(int threads) {
-  static std::mutex mutex;
-  static auto* cache = new std::map<int, std::unique_ptr<tbb::task_arena>>();
-  const std::lock_guard<std::mutex> lock(mutex);
-  auto& slot = (*cache)[threads];
-  if (!slot) slot = std::make_unique<tbb::task_arena>(threads);
-  return *slot;
 }
 
 farray optional_floats(const py::object& o) {
@@ -125,7 +110,7 @@ py::tuple group_norm_backward(const py::array& x_in, const py::array& dy_in, std
         .workspace = workspace};
     try {
       py::gil_scoped_release release;
-      pl.run_backward(t, threads ? &backward_arena(*threads) : nullptr);
+      pl.run_backward(t, threads ? groupnorm::detail::shared_arena(*threads) : nullptr);
     } catch (const groupnorm::invalid_argument& e) {
       throw py::value_error(e.what());
     }
