@@ -49,7 +49,7 @@ class view {
   bool present_ = false;
   void* data_ = nullptr;
   int rank_ = 0;
-  Py_ssize_t shape_[kMaxRank] = {};
+  Py_ssize_t shape_[kMaxRank];  // rank_ entries set; not cleared: views are made per call
   std::size_t count_ = 0;
   element type_ = element::other;
   // What type_name() spells: a kind ('f', 'i', 'u', 'c', 'b', 'B' bfloat, or 0: the struct format below) and
@@ -58,7 +58,7 @@ class view {
   std::size_t itemsize_ = 0;
   bool native_ = true;
   const char* format_ = "";
-  Py_buffer buffer_{};
+  Py_buffer buffer_;  // valid while has_buffer_
   bool has_buffer_ = false;
   PyObject* owner_ = nullptr;  // a reference keeping the memory alive (__array_interface__ object)
   void* dlpack_ = nullptr;     // DLManagedTensor* to hand back to its deleter
