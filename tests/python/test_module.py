@@ -224,3 +224,29 @@ def test_read_only_out_and_type_errors():
         groupnorm.group_normalization(X4, None, None, 2, out=[0.0] * 72)
     with pytest.raises(TypeError):
         groupnorm.group_normalization(X4, None, None, 2, 1e-5, None)  # out is keyword-only
+
+
+def test_keywords_built_at_run_time_match_like_literal_ones():
+    # Keywords written in source are interned and matched by identity; these are built at run time (not
+    # interned), so they take the by-value path and must bind exactly as the literal spelling does.
+    x = np.random.default_rng(9).standard_normal((2, 8, 3, 3)).astype(np.float32)
+    key = "".join
+    plan = groupnorm.Plan(x.shape, **{key(["num_", "groups"]): 4, key(["e", "ps"]): 1e-3})
+    assert plan.num_groups == 4 and abs(plan.eps - 1e-3) < 1e-9
+    out = np.empty_like(x)
+    assert plan(x, **{key(["o", "ut"]): out}) is out
+    assert np.array_equal(bits(out), bits(groupnorm.Plan(x.shape, 4, 1e-3)(x)))
+    y = groupnorm.group_norm(x, **{key(["num_", "groups"]): 4, key(["thr", "eads"]): 1})
+    assert np.array_equal(bits(y), bits(groupnorm.group_norm(x, 4)))
+    with pytest.raises(TypeError, match="multiple values for argument 'weight'"):
+        plan(x, None, **{key(["wei", "ght"]): None})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'outt'"):
+        plan(x, **{key(["ou", "tt"]): out})
+
+
+def test_plan_call_has_its_docstring_and_plans_support_weak_references():
+    import weakref
+
+    assert "plan(x, weight=None, bias=None, *, residual=None" in groupnorm.Plan.__call__.__doc__
+    plan = groupnorm.Plan((1, 4, 2, 2), 2)
+    assert weakref.ref(plan)() is plan
