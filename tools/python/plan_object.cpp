@@ -135,7 +135,7 @@ PyObject* plan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
     PyObject* self = type->tp_alloc(type, 0);
     if (self == nullptr) throw py::error_already_set();
     auto* o = reinterpret_cast<plan_object*>(self);
-    o->vectorcall = reinterpret_cast<vectorcallfunc>(plan_vectorcall);
+    o->vectorcall = plan_vectorcall;
     o->weakrefs = nullptr;
     new (&o->data) plan_data(std::move(pl));
     return py::reinterpret_steal<py::object>(self);
