@@ -6,6 +6,8 @@
 #   tools/quickstart.sh tsan    the test suite under ThreadSanitizer (oneTBB seen through tests/tsan/itt_tsan_bridge.cpp)
 #   tools/quickstart.sh fuzz    build the libFuzzer targets with clang and run each for GROUPNORM_FUZZ_SECONDS (60)
 #   tools/quickstart.sh arm64   cross-build for aarch64 (-Werror) and run the ARM test set under qemu-user
+#   tools/quickstart.sh torch   install libtorch and PyTorch, build the libtorch operator into the `test` build tree
+#                               and run the PyTorch tests and examples
 # Extra arguments after `bench` go to `groupnorm bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +37,9 @@ add_arm64_architecture() {
   echo "quickstart: dpkg --add-architecture arm64" >&2
   if [ "$(id -u)" -eq 0 ]; then dpkg --add-architecture arm64; else sudo dpkg --add-architecture arm64; fi
 }
+
+# Extra packages of the torch mode: libtorch for find_package(Torch), PyTorch for groupnorm.torch and its tests.
+torch_packages=(libtorch-dev python3-torch)
 
 jobs=$(nproc 2>/dev/null || echo 2)
 mode=${1:-}
@@ -79,8 +84,15 @@ case "$mode" in
     cmake --build --preset aarch64 -j "$jobs"
     exec ctest --preset aarch64 -j "$jobs"
     ;;
+  torch)
+    packages+=("${torch_packages[@]}")
+    install_missing
+    cmake --preset ci
+    cmake --build --preset ci -j "$jobs"
+    exec ctest --preset ci -j "$jobs" -R torch
+    ;;
   *)
-    echo "usage: tools/quickstart.sh bench|test|asan|tsan|fuzz|arm64 [bench options]" >&2
+    echo "usage: tools/quickstart.sh bench|test|asan|tsan|fuzz|arm64|torch [bench options]" >&2
     exit 2
     ;;
 esac
