@@ -2,9 +2,9 @@
 #include <string>
 #include <vector>
 
-#include "backward.hpp"
 #include "c_api_support.hpp"
 #include "groupnorm/groupnorm.h"
+#include "schedule/backward.hpp"
 
 namespace {
 

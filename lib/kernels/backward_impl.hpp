@@ -1,4 +1,4 @@
-// The one generic backward kernel source, included by backward_<isa>.cpp (each compiled with its family's
+// The one generic backward kernel source, included by kernels_<family>.cpp (each compiled with its family's
 // target flags); everything has internal linkage, as in kernels/family.hpp.
 #pragma once
 

@@ -70,16 +70,4 @@ struct backward_table {
   lane_dx_fn lane_dx[kDtypes][kActivations];
 };
 
-const backward_table& backward_kernels_scalar() noexcept;
-#if defined(GROUPNORM_HAVE_X86_KERNELS)
-const backward_table& backward_kernels_avx2() noexcept;
-const backward_table& backward_kernels_avx512() noexcept;
-#endif
-#if defined(GROUPNORM_HAVE_NEON_KERNELS)
-const backward_table& backward_kernels_neon() noexcept;
-#endif
-
-// The backward table of a resolved family (never isa::automatic).
-const backward_table& backward_kernels_for(isa family) noexcept;
-
 }  // namespace groupnorm::detail

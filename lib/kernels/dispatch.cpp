@@ -8,7 +8,6 @@
 #include <string>
 #include <string_view>
 
-#include "kernels/backward_kernels.hpp"
 #include "kernels/dispatch.hpp"
 #include "plan/environment.hpp"
 
@@ -18,16 +17,16 @@
 
 namespace groupnorm::detail {
 
-// Each family's forward table, defined in its kernels_<family>.cpp (the backward tables are declared in
-// backward_kernels.hpp). Adding a family: its declarations, its line in kFamilies, its two files and their
-// compile flags in lib/CMakeLists.txt.
-const kernel_table& kernels_scalar() noexcept;
+// Each family's kernels, defined in its kernels_<family>.cpp. Adding a family: that file and its compile
+// flags (lib/CMakeLists.txt), its declaration here and its line in kFamilies (with a CPU check if it needs
+// one).
+const family_kernels& kernels_scalar() noexcept;
 #if defined(GROUPNORM_HAVE_X86_KERNELS)
-const kernel_table& kernels_avx2() noexcept;
-const kernel_table& kernels_avx512() noexcept;
+const family_kernels& kernels_avx2() noexcept;
+const family_kernels& kernels_avx512() noexcept;
 #endif
 #if defined(GROUPNORM_HAVE_NEON_KERNELS)
-const kernel_table& kernels_neon() noexcept;
+const family_kernels& kernels_neon() noexcept;
 #define GN_NEON(f) f
 #else
 #define GN_NEON(f) nullptr
@@ -61,18 +60,16 @@ bool x86_avx512() noexcept {
 struct family {
   isa id;
   const char* name;
-  bool (*supported)() noexcept;                  // nullptr: not built for this target
-  const kernel_table& (*table)() noexcept;       // nullptr: not built for this target
-  const backward_table& (*backward)() noexcept;  // nullptr: not built for this target
+  bool (*supported)() noexcept;                 // nullptr: not built for this target
+  const family_kernels& (*kernels)() noexcept;  // nullptr: not built for this target
 };
 
 // In increasing order of preference: `automatic` picks the last one the CPU supports.
 constexpr family kFamilies[] = {
-    {isa::scalar, "scalar", always, kernels_scalar, backward_kernels_scalar},
-    {isa::avx2, "avx2", GN_X86(x86_avx2), GN_X86(kernels_avx2), GN_X86(backward_kernels_avx2)},
-    {isa::avx512, "avx512", GN_X86(x86_avx512), GN_X86(kernels_avx512), GN_X86(backward_kernels_avx512)},
-    {isa::neon, "neon", GN_NEON(always), GN_NEON(kernels_neon),
-     GN_NEON(backward_kernels_neon)},  // all aarch64
+    {isa::scalar, "scalar", always, kernels_scalar},
+    {isa::avx2, "avx2", GN_X86(x86_avx2), GN_X86(kernels_avx2)},
+    {isa::avx512, "avx512", GN_X86(x86_avx512), GN_X86(kernels_avx512)},
+    {isa::neon, "neon", GN_NEON(always), GN_NEON(kernels_neon)},  // all aarch64
 };
 constexpr std::size_t kFamilyCount = std::size(kFamilies);
 
@@ -95,7 +92,7 @@ const cpu_support& detected() noexcept {
     c.best = isa::scalar;
     for (std::size_t i = 0; i < kFamilyCount; ++i) {
       c.supported[i] =
-          kFamilies[i].supported != nullptr && kFamilies[i].table != nullptr && kFamilies[i].supported();
+          kFamilies[i].supported != nullptr && kFamilies[i].kernels != nullptr && kFamilies[i].supported();
       if (c.supported[i]) c.best = kFamilies[i].id;
     }
     return c;
@@ -130,7 +127,7 @@ std::string isa_names() {
 
 const backward_table& backward_kernels_for(isa family) noexcept {
   const struct family* f = find(family);
-  return f != nullptr && f->backward != nullptr ? f->backward() : backward_kernels_scalar();
+  return (f != nullptr && f->kernels != nullptr ? f->kernels() : kernels_scalar()).backward;
 }
 
 isa best_supported_isa() noexcept {
@@ -145,7 +142,7 @@ kernel_choice choose_kernels(isa requested) {
   if (!isa_supported(chosen))
     throw invalid_argument(std::string("groupnorm: kernel isa '") + to_string(chosen) +
                            "' is not supported by this CPU or build");
-  return {chosen, &find(chosen)->table()};
+  return {chosen, &find(chosen)->kernels().forward};
 }
 
 }  // namespace groupnorm::detail

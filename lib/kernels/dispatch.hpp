@@ -3,9 +3,16 @@
 
 #include <string>
 
+#include "kernels/backward_kernels.hpp"
 #include "kernels/kernels.hpp"
 
 namespace groupnorm::detail {
+
+// One family's kernels for both directions, defined by its kernels_<family>.cpp.
+struct family_kernels {
+  kernel_table forward;
+  backward_table backward;
+};
 
 struct kernel_choice {
   isa family;  // never automatic
@@ -24,5 +31,8 @@ bool known_isa(isa k) noexcept;
 bool parse_isa_name(const char* name, isa& out) noexcept;
 // "automatic, scalar, avx2, ...": every name parse_isa_name accepts, for messages.
 std::string isa_names();
+
+// The backward table of a resolved family (never isa::automatic).
+const backward_table& backward_kernels_for(isa family) noexcept;
 
 }  // namespace groupnorm::detail

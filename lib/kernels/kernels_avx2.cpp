@@ -1,11 +1,13 @@
-// The kernels compiled for the avx2 family (target flags in lib/CMakeLists.txt).
+// The kernels compiled for the avx2 family, both directions (target flags in lib/CMakeLists.txt).
+#include "kernels/backward_impl.hpp"
+#include "kernels/dispatch.hpp"
 #include "kernels/family.hpp"
 
 namespace groupnorm::detail {
 
-const kernel_table& kernels_avx2() noexcept {
-  static const kernel_table table = make_table();
-  return table;
+const family_kernels& kernels_avx2() noexcept {
+  static const family_kernels tables{make_table(), bwd::make_backward_table(isa::avx2)};
+  return tables;
 }
 
 }  // namespace groupnorm::detail

@@ -8,7 +8,7 @@
 #include <oneapi/tbb/partitioner.h>
 #include <oneapi/tbb/task_arena.h>
 
-#include "backward.hpp"
+#include "schedule/backward.hpp"
 
 namespace groupnorm::detail {
 namespace {
@@ -82,7 +82,7 @@ void run(const backward_run& r, int concurrency) {
 
 }  // namespace
 
-// The forward's NHWC reduction tree (lib/scheduler_nhwc.cpp): per unit of groups, row chunks' moments merged
+// The forward's NHWC reduction tree (lib/schedule/nhwc.cpp): per unit of groups, row chunks' moments merged
 // in chunk order.
 void recompute_stats_nhwc(const backward_run& r, std::size_t n) {
   const plan_state& s = r.s;
@@ -99,12 +99,7 @@ void recompute_stats_nhwc(const backward_run& r, std::size_t n) {
       if (k != 0)
         for (std::size_t g = g0; g < g1; ++g) merge_into(total[g - g0], part[g - g0]);
     }
-    for (std::size_t g = g0; g < g1; ++g) {
-      const std::size_t pair = n * s.desc.num_groups + g;
-      const slice_stats st = finish_slice(s, stats_source(r), pair, total[g - g0]);
-      r.group_stats[4 * pair] = rounded_to_float(st.mean);
-      r.group_stats[4 * pair + 1] = rounded_to_float(st.rstd);
-    }
+    for (std::size_t g = g0; g < g1; ++g) store_stats(r, n * s.desc.num_groups + g, total[g - g0]);
   }
 }
 

@@ -1,8 +1,9 @@
-// Validation of a backward run's buffers: sizes, presence and overlaps, all before the first write.
+// The backward pass's plan decisions: its scratch size, and the validation of a run's buffers (sizes,
+// presence and overlaps, all before the first write).
 #include <cstdint>
 #include <string>
 
-#include "backward.hpp"
+#include "plan/backward.hpp"
 
 namespace groupnorm::detail {
 namespace {
@@ -39,6 +40,15 @@ bool overlaps(const region& a, const region& b) {
 }
 
 }  // namespace
+
+std::size_t backward_scratch_doubles(const plan_state& s) noexcept {
+  return 2 * s.desc.batch * s.desc.channels + 4 * s.pairs;
+}
+
+std::size_t backward_workspace_doubles(const plan_state& s) noexcept {
+  const std::size_t n = backward_scratch_doubles(s);
+  return n <= kBackwardStackDoubles ? 0 : n;
+}
 
 void validate_backward(const plan_state& s, const backward_buffers& b, const backward_sizes& n) {
   const std::size_t C = s.desc.channels;

@@ -1,42 +1,16 @@
-// Internal: the buffers of one backward run, its validation, scratch layout and execution.
+// The backward pass's schedule stage: its entry point and what the NCHW and NHWC backward schedules share
+// (lib/schedule/backward*.cpp).
 #pragma once
 
 #include <cstddef>
 
+#include <oneapi/tbb/task_arena.h>
+
 #include "kernels/backward_kernels.hpp"
-#include "plan/plan_state.hpp"
+#include "plan/backward.hpp"
 #include "schedule/schedule.hpp"
 
 namespace groupnorm::detail {
-
-struct backward_buffers {
-  const void* x = nullptr;
-  const void* dy = nullptr;
-  const float* gamma = nullptr;
-  const float* beta = nullptr;
-  const float* mean = nullptr;
-  const float* rstd = nullptr;
-  void* dx = nullptr;
-  float* dgamma = nullptr;
-  float* dbeta = nullptr;
-  double* workspace = nullptr;
-};
-
-// Element counts of the buffers, 0 = absent.
-struct backward_sizes {
-  std::size_t x, dy, gamma, beta, mean, rstd, dx, dgamma, dbeta, workspace;
-};
-
-// Scratch of a run, in doubles: per (sample, channel) sum(dz) and sum(dz * xhat) (2 * batch * channels),
-// then per (sample, group) mean and rstd and the two group sums (4 * batch * num_groups). Up to
-// kBackwardStackDoubles it lives on the calling thread's stack (64 KiB), beyond in the caller's workspace.
-inline constexpr std::size_t kBackwardStackDoubles = 8192;
-std::size_t backward_scratch_doubles(const plan_state& s) noexcept;
-// What the caller must provide: 0 when the scratch fits the stack bound.
-std::size_t backward_workspace_doubles(const plan_state& s) noexcept;
-
-// Checks sizes, presence and overlaps; throws groupnorm::invalid_argument before anything is written.
-void validate_backward(const plan_state& s, const backward_buffers& b, const backward_sizes& n);
 
 // Executes a validated backward run (nullptr arena: the current one). No heap allocation.
 void execute_backward(const plan_state& s, const backward_buffers& b, tbb::task_arena* arena);
@@ -60,6 +34,13 @@ inline run_buffers stats_source(const backward_run& r) {
 }
 // v rounded to float (the precision of saved statistics), as a double.
 double rounded_to_float(double v) noexcept;
+// Stores a slice's statistics as the forward saves them (rounded to float), so recomputed and given
+// statistics give the same bits.
+void store_stats(const backward_run& r, std::size_t pair, const moments& m);
+// The first channel of a (sample, group) slice.
+inline std::size_t first_channel(const backward_run& r, std::size_t pair) {
+  return (pair % r.s.desc.num_groups) * r.s.channels_per_group;
+}
 // Group sums of one slice from its channels' sums.
 void finish_group(const backward_run& r, std::size_t pair);
 
@@ -76,6 +57,7 @@ void fill_tile(const backward_run& r, std::size_t n, std::size_t c0, std::size_t
 // dgamma / dbeta: per channel, the samples' sums added in sample order.
 void reduce_parameter_grads(const backward_run& r);
 
+void execute_backward_nchw(const backward_run& r, tbb::task_arena* arena, int concurrency);
 void execute_backward_nhwc(const backward_run& r, tbb::task_arena* arena, int concurrency);
 
 }  // namespace groupnorm::detail
