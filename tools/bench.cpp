@@ -52,7 +52,7 @@ struct options {
 
 constexpr const char* kUsage =
     "usage: groupnorm bench [--shape B,C,H,W,G]... [--threads N]... [--inplace] [--isa NAME]\n"
-    "                       [--layout nchw|nhwc] [--activation none|relu|silu|gelu]\n"
+    "                       [--layout L] [--activation A]\n"
     "                       [--direction forward|backward] [--seconds S] [--json FILE]\n"
     "                       [--consumer] [--api cpp|c|c-plan]\n"
     "\n"
@@ -324,15 +324,17 @@ std::function<int()> add_bench(CLI::App& parent) {
       "the figure that decides whether y should bypass the cache");
   app.add_option_function<std::string>(
          "--layout", [o](const std::string& v) { o->memory_layout = parse_layout(v); },
-         "nchw (default) | nhwc: channels-last x / y (checked against the\nNCHW reference by transposing, "
-         "outside the timed part)")
+         cli::either(cli::layout_names()) +
+             " (default nchw); nhwc: channels-last x / y (checked against\nthe NCHW reference by "
+             "transposing, "
+             "outside the timed part)")
       ->option_text("L")
-      ->check(cli::one_of({"nchw", "nhwc"}));
+      ->check(cli::one_of(cli::layout_names()));
   app.add_option_function<std::string>(
          "--isa", [o](const std::string& v) { o->kernel = parse_isa(v); },
-         "scalar | avx2 | avx512 | automatic (default)")
+         cli::either(cli::isa_names()) + " (default automatic)")
       ->option_text("NAME")
-      ->check(cli::one_of({"scalar", "avx2", "avx512", "automatic"}));
+      ->check(cli::one_of(cli::isa_names()));
   app.add_option_function<std::string>(
          "--direction", [o](const std::string& v) { o->backward = v == "backward"; },
          "forward (default) | backward: time plan::run_backward (saved\nstatistics given; dx, dgamma and "
@@ -342,10 +344,12 @@ std::function<int()> add_bench(CLI::App& parent) {
       ->check(cli::one_of({"forward", "backward"}));
   app.add_option_function<std::string>(
          "--activation", [o](const std::string& v) { o->act = parse_activation(v); },
-         "none (default) | relu | silu | gelu: the fused epilogue\n(problem::fused_activation); the float64 "
-         "reference applies\nthe same activation before the comparison")
+         cli::either(cli::activation_names()) +
+             " (default none): the fused epilogue\n(problem::fused_activation); the float64 reference "
+             "applies\n"
+             "the same activation before the comparison")
       ->option_text("A")
-      ->check(cli::one_of({"none", "relu", "silu", "gelu"}));
+      ->check(cli::one_of(cli::activation_names()));
   app.add_option("--api", o->api,
                  "cpp (default): plan::run only. c: also time the one-shot C\ncall (gn_group_norm_f32, "
                  "gn_group_norm_ex for a layout or\nactivation); c-plan: gn_plan_run on a gn_arena. Each is "

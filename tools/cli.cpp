@@ -9,6 +9,8 @@
 #include <memory>
 #include <utility>
 
+#include "groupnorm/groupnorm.hpp"
+
 namespace groupnorm::tool::cli {
 namespace {
 
@@ -114,6 +116,33 @@ std::string either(const std::vector<std::string>& names) {
   for (std::size_t i = 0; i < names.size(); ++i)
     s += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
   return s;
+}
+
+namespace {
+
+// The public enums number their values from 0 without gaps; to_string names a value past the last "unknown".
+template <class E>
+std::vector<std::string> names_of() {
+  std::vector<std::string> names;
+  for (int i = 0;; ++i) {
+    std::string name = to_string(static_cast<E>(i));
+    if (name == "unknown") return names;
+    names.push_back(std::move(name));
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> layout_names() {
+  return names_of<layout>();
+}
+std::vector<std::string> activation_names() {
+  return names_of<activation>();
+}
+std::vector<std::string> isa_names() {
+  std::vector<std::string> names{to_string(isa::automatic)};
+  for (const isa k : known_isas()) names.push_back(to_string(k));
+  return names;
 }
 
 CLI::Validator one_of(std::vector<std::string> names) {

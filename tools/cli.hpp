@@ -27,6 +27,12 @@ std::string one_line(std::string message);
 // "a, b or c".
 std::string either(const std::vector<std::string>& names);
 
+// The library's canonical names of each value (its to_string), in value order, for option lists and help:
+// an enum value added to the library is accepted here without another edit.
+std::vector<std::string> layout_names();
+std::vector<std::string> activation_names();
+std::vector<std::string> isa_names();  // "automatic", then every kernel family of the library
+
 // The subcommand (or `app` itself) selected on the parsed command line, with its full name ("groupnorm run").
 const CLI::App& selected(const CLI::App& app);
 std::string full_name(const CLI::App& app);

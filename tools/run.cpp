@@ -35,9 +35,9 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: groupnorm run --x X.npy --groups N --out Y.npy [--gamma G.npy] [--beta B.npy] [--eps E]\n"
-    "                     [--threads T] [--layout nchw|nhwc] [--activation none|relu|silu|gelu]\n"
+    "                     [--threads T] [--layout L] [--activation A]\n"
     "                     [--residual R.npy [--sum S.npy]] [--mean M.npy] [--rstd R.npy] [--stats S.npz]\n"
-    "                     [--isa scalar|avx2|avx512|automatic] [--verbose]\n"
+    "                     [--isa K] [--verbose]\n"
     "\n"
     "  GroupNorm of the array in X.npy, written to Y.npy with the same shape and dtype:\n"
     "    y = gamma[c] * (x - mean) / sqrt(var + eps) + beta[c]\n"
@@ -360,14 +360,15 @@ std::function<int()> add_run(CLI::App& parent) {
       ->check(cli::count_in(1, 65536));
   app.add_option_function<std::string>(
          "--layout", [o](const std::string& v) { o->lay = parse_layout(v); },
-         "nchw (default) or nhwc (channels last)")
+         cli::either(cli::layout_names()) + " (default nchw; nhwc is channels last)")
       ->option_text("L")
-      ->check(cli::one_of({"nchw", "nhwc"}));
+      ->check(cli::one_of(cli::layout_names()));
   app.add_option_function<std::string>(
          "--activation", [o](const std::string& v) { o->act = parse_activation(v); },
-         "none (default), relu, silu or gelu (erf form), applied after the\naffine transform")
+         cli::either(cli::activation_names()) +
+             " (default none; gelu is the erf form),\napplied after the affine transform")
       ->option_text("A")
-      ->check(cli::one_of({"none", "relu", "silu", "gelu"}));
+      ->check(cli::one_of(cli::activation_names()));
   file("--residual", o->residual, "R.npy", "normalize x + residual (same shape and dtype as x)");
   file("--sum", o->sum, "S.npy", "also write x + residual (needs --residual)");
   file("--mean", o->mean, "M.npy",
@@ -376,9 +377,10 @@ std::function<int()> add_run(CLI::App& parent) {
   file("--stats", o->stats, "S.npz", "also write both as an .npz archive with members 'mean' and 'rstd'");
   app.add_option_function<std::string>(
          "--isa", [o](const std::string& v) { o->kernel = parse_isa(v); },
-         "kernel family (default automatic; all families give identical bits)")
+         "kernel family: " + cli::either(cli::isa_names()) +
+             "\n(default automatic; all families give identical bits)")
       ->option_text("K")
-      ->check(cli::one_of({"scalar", "avx2", "avx512", "automatic"}));
+      ->check(cli::one_of(cli::isa_names()));
   app.add_flag("-v,--verbose", o->verbose, "progress on stderr (automatic for inputs larger than 1 GB)");
 
   return [o] {
