@@ -76,24 +76,34 @@ void read_options(const gn_options& in, gn_options& out) {
   read_versioned(in, out, kOptionsSizes, kOptionsNames);
 }
 
+void check_num_threads(const gn_options& o) {
+  if (o.num_threads < 0)
+    throw invalid_argument("groupnorm: num_threads = " + std::to_string(o.num_threads) +
+                           ", expected 0 (all hardware threads) or a positive count");
+}
+
+problem one_shot_problem(std::size_t batch, std::size_t channels, std::size_t spatial, std::size_t num_groups,
+                         float epsilon, const gn_options& o) {
+  problem p;
+  p.batch = batch;
+  p.channels = channels;
+  p.spatial = spatial;
+  p.num_groups = num_groups;
+  p.epsilon = epsilon;
+  p.memory_layout = static_cast<layout>(raw_enum(o.layout));
+  p.data_type = static_cast<dtype>(raw_enum(o.dtype));
+  p.fused_activation = static_cast<activation>(raw_enum(o.activation));
+  return p;
+}
+
 namespace {
 
 gn_status run_one_shot(const void* x, void* y, const float* gamma, const float* beta, std::size_t batch,
                        std::size_t channels, std::size_t spatial, std::size_t num_groups, float epsilon,
                        const gn_options& o) {
   return guarded([&] {
-    if (o.num_threads < 0)
-      throw invalid_argument("groupnorm: num_threads = " + std::to_string(o.num_threads) +
-                             ", expected 0 (all hardware threads) or a positive count");
-    problem p;
-    p.batch = batch;
-    p.channels = channels;
-    p.spatial = spatial;
-    p.num_groups = num_groups;
-    p.epsilon = epsilon;
-    p.memory_layout = static_cast<layout>(raw_enum(o.layout));
-    p.data_type = static_cast<dtype>(raw_enum(o.dtype));
-    p.fused_activation = static_cast<activation>(raw_enum(o.activation));
+    check_num_threads(o);
+    problem p = one_shot_problem(batch, channels, spatial, num_groups, epsilon, o);
     p.residual = o.residual != nullptr;
     const plan_state& s = one_shot_plan_state(p);
     const run_buffers b{x, o.residual, y, o.sum, gamma, beta, o.mean, o.rstd};

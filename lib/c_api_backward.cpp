@@ -35,23 +35,13 @@ struct backward_args {
 gn_status run_backward_c(const backward_args& a, std::size_t batch, std::size_t channels, std::size_t spatial,
                          std::size_t num_groups, float epsilon, const gn_options& o) {
   return detail::guarded([&] {
-    if (o.num_threads < 0)
-      throw invalid_argument("groupnorm: num_threads = " + std::to_string(o.num_threads) +
-                             ", expected 0 (all hardware threads) or a positive count");
+    detail::check_num_threads(o);
     reject_forward_field(o.residual, "residual", "pass the forward's sum x + residual as x");
     reject_forward_field(o.sum, "sum", "the backward writes no sum");
     reject_forward_field(o.mean, "mean", "pass the saved statistics as the mean argument");
     reject_forward_field(o.rstd, "rstd", "pass the saved statistics as the rstd argument");
-    problem p;
-    p.batch = batch;
-    p.channels = channels;
-    p.spatial = spatial;
-    p.num_groups = num_groups;
-    p.epsilon = epsilon;
-    p.memory_layout = static_cast<layout>(detail::raw_enum(o.layout));
-    p.data_type = static_cast<dtype>(detail::raw_enum(o.dtype));
-    p.fused_activation = static_cast<activation>(detail::raw_enum(o.activation));
-    const detail::plan_state& s = detail::one_shot_plan_state(p);
+    const detail::plan_state& s = detail::one_shot_plan_state(
+        detail::one_shot_problem(batch, channels, spatial, num_groups, epsilon, o));
     // Scratch beyond the stack bound: the one allocation of a one-shot call (documented in groupnorm.h).
     std::vector<double> workspace(detail::backward_workspace_doubles(s));
     const detail::backward_buffers b{a.x,    a.dy, a.gamma,  a.beta,  a.mean,

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "groupnorm/groupnorm.h"
+#include "groupnorm/groupnorm.hpp"
 
 namespace groupnorm::detail {
 
@@ -93,5 +94,11 @@ void read_versioned(const T& in, T& out, const std::size_t (&sizes)[N], const st
 
 // Copies a caller's gn_options into out (defaults set) by read_versioned's rules.
 void read_options(const gn_options& in, gn_options& out);
+
+// The problem of a one-shot call (forward or backward): its sizes, and the options' thread count (checked
+// here) and layout, dtype and activation (read as stored; the plan validates them). residual stays false.
+void check_num_threads(const gn_options& o);
+problem one_shot_problem(std::size_t batch, std::size_t channels, std::size_t spatial, std::size_t num_groups,
+                         float epsilon, const gn_options& o);
 
 }  // namespace groupnorm::detail

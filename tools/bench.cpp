@@ -87,20 +87,6 @@ CLI::Validator shape_value() {
       "B,C,H,W,G");
 }
 
-// The activation in float64, applied to the reference before comparing.
-double activate64(activation a, double z) {
-  switch (a) {
-    case activation::relu:
-      return z < 0 ? 0.0 : z;
-    case activation::silu:
-      return z / (1.0 + std::exp(-z));
-    case activation::gelu:
-      return 0.5 * z * std::erfc(-z / std::sqrt(2.0));
-    default:
-      return z;
-  }
-}
-
 struct row {
   shape s;
   std::size_t elements;
@@ -189,7 +175,7 @@ int bench(options o) {
     }
     std::vector<double> ref =
         reference::group_norm(nhwc ? x_nchw.data() : x.data(), s.b, s.c, hw, s.g, p.epsilon, gamma, beta);
-    for (double& v : ref) v = activate64(o.act, v);
+    for (double& v : ref) v = reference::act64(o.act, v);
     auto ref_at = [&](std::size_t j) {
       if (!nhwc) return ref[j];
       const std::size_t c = j % s.c, i = j / s.c % hw, b = j / s.c / hw;

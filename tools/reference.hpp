@@ -6,7 +6,23 @@
 #include <cstddef>
 #include <vector>
 
+#include "groupnorm/groupnorm.hpp"
+
 namespace groupnorm::reference {
+
+// The fused activation in float64 (gelu: the erf form), applied to the reference before comparing.
+inline double act64(activation a, double z) {
+  switch (a) {
+    case activation::relu:
+      return z > 0 ? z : 0.0;
+    case activation::silu:
+      return z / (1.0 + std::exp(-z));
+    case activation::gelu:
+      return 0.5 * z * std::erfc(-z / std::sqrt(2.0));
+    default:
+      return z;
+  }
+}
 
 struct stats {
   double mean;

@@ -8,23 +8,11 @@
 #include <vector>
 
 #include "groupnorm/groupnorm.hpp"
+#include "reference.hpp"
 
 namespace groupnorm::reference {
 
 using groupnorm::activation;
-
-inline double act64(activation a, double z) {
-  switch (a) {
-    case activation::relu:
-      return z > 0 ? z : 0.0;
-    case activation::silu:
-      return z / (1.0 + std::exp(-z));
-    case activation::gelu:
-      return 0.5 * z * std::erfc(-z / std::sqrt(2.0));
-    default:
-      return z;
-  }
-}
 
 inline double act_grad64(activation a, double z) {
   constexpr double inv_sqrt_2pi = 0.398942280401432678;

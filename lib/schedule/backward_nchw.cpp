@@ -125,12 +125,8 @@ void run_parallel(const backward_run& r, int concurrency) {
 }  // namespace
 
 void execute_backward_nchw(const backward_run& r, tbb::task_arena* arena, int concurrency) {
-  if (concurrency <= 1)
-    run_slices(r, 0, r.s.pairs);
-  else if (arena)
-    arena->execute([&] { run_parallel(r, concurrency); });
-  else
-    run_parallel(r, concurrency);
+  run_in_arena(
+      arena, concurrency, [&] { run_slices(r, 0, r.s.pairs); }, [&] { run_parallel(r, concurrency); });
 }
 
 }  // namespace groupnorm::detail

@@ -104,10 +104,8 @@ void recompute_stats_nhwc(const backward_run& r, std::size_t n) {
 }
 
 void execute_backward_nhwc(const backward_run& r, tbb::task_arena* arena, int concurrency) {
-  if (concurrency > 1 && arena)
-    arena->execute([&] { run(r, concurrency); });
-  else
-    run(r, concurrency);
+  const auto whole = [&] { run(r, concurrency); };  // run() itself stays serial for one thread
+  run_in_arena(arena, concurrency, whole, whole);
 }
 
 }  // namespace groupnorm::detail
