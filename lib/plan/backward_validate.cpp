@@ -8,10 +8,6 @@
 namespace groupnorm::detail {
 namespace {
 
-[[noreturn]] void fail(const std::string& what) {
-  throw invalid_argument("groupnorm: " + what);
-}
-
 std::string num(std::size_t v) {
   return std::to_string(v);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include "entry.hpp"
 #include "groupnorm/groupnorm.hpp"
@@ -53,6 +54,9 @@ struct problem_sizes {
   std::size_t pairs = 0;        // batch * num_groups
   std::size_t elem_size = 0;    // bytes per stored element
 };
+
+// Every validation message of the plan stage: throws groupnorm::invalid_argument("groupnorm: " + what).
+[[noreturn]] void fail(const std::string& what);
 
 // Checks every field of a problem (throws groupnorm::invalid_argument). lib/plan/validate.cpp.
 problem_sizes validate_problem(const problem& p);

@@ -10,11 +10,12 @@
 #include "plan/plan_state.hpp"
 
 namespace groupnorm::detail {
-namespace {
 
-[[noreturn]] void fail(const std::string& what) {
+void fail(const std::string& what) {
   throw invalid_argument("groupnorm: " + what);
 }
+
+namespace {
 
 std::string num(std::size_t v) {
   return std::to_string(v);
