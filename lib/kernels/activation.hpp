@@ -26,32 +26,28 @@ using simd::splat;
 using simd::vf;
 using simd::vi;
 
-// SiLU(x) = x / (1 + e^-x) on one register. With e^-x = 2^n (1 + w) (n = round(-x / ln 2)), 1 + e^-x =
-// 2^n (2^-n + 1 + w), so y = x / d with d = (1 + 2^n) + 2^n w for x >= 0 and y = 2^-n x / d with
-// d = (1 + 2^-n) + w for x < 0: both d = (1 + g) + h w with g = 2^-|n|, 1 + g split exactly, and the
-// result rounds three times (w, d, the quotient; the power-of-two scaling is exact unless the result is
-// subnormal). Measured by tools/activation_sweep.cpp (every float in [-100, 100] against float64
-// x / (1 + exp(-x))): max error 1.59 ulp where the result is normal, 1.27 * 2^-149 where it is subnormal
-// (x < -91.9). Special values: NaN -> NaN, +inf -> +inf, -inf -> -0, +-0 -> +-0, x <= -109 -> -0 (the
-// exact value rounds to zero).
+// SiLU(x) = x / (1 + e^-x) on one register. With e^-x = 2^-m (1 + w) (m = round(x / ln 2)),
+// 1 + e^-x = 2^-m d with d = 2^m + 1 + w, so y = 2^m x / d: 2^m + 1 is split exactly into c + c_lo, d rounds
+// once (once more, far below an ulp of d, where c_lo is not zero), and the result rounds three times in all
+// (w, d, the quotient; the power-of-two scaling is exact unless the result is subnormal). Measured by
+// tools/activation_sweep.cpp (every float in [-100, 100] against float64 x / (1 + exp(-x))): max error
+// 1.59 ulp where the result is normal, 1.27 * 2^-149 where it is subnormal (x < -91.9). Special values:
+// NaN -> NaN, +inf -> +inf, -inf -> -0, +-0 -> +-0, x <= -109 -> -0 (the exact value rounds to zero).
 [[gnu::always_inline]] inline reg::f silu(reg::f x) noexcept {
-  const reg::i b = reg::bits(x);
-  const reg::i mag = b & 0x7fffffff;
-  const reg::i neg = b >> 31;
-  // x clamped to [-109, 109] (NaN to +-109: the NaN itself is restored at the end); beyond, the result is x
-  // or -0, which the clamped lanes give too.
-  const reg::i clamped = reg::select(reg::greater(mag, bits_of(109.0f)), reg::i{} + bits_of(109.0f), mag);
-  const reg::f xc = reg::floats(clamped | (b & bits_of(-0.0f)));
-  // e^-x = 2^n e^r with n = round(-x / ln 2) by the magic-number rounding and r = -x - n ln 2 = r_hi + r_lo:
-  // ln2_hi (24 bits) n is exact for |n| < 2^8, so r_hi is exact (|r_hi| < 0.5, a multiple of x's and
-  // ln2_hi n's spacing); e^r = 1 + w with w = r + r^2 P(r) (exp_fast's polynomial, relative error < 8e-10).
+  // The numerator xn = max(x, -109), where the exact result rounds to -0; the exp's argument xc = min(xn,
+  // 88), past which 2^m + 1 + w rounds to 2^m and y to x. NaN lanes compute anything: they return x.
+  const reg::f xn = reg::max(x, reg::splat(-109.0f));
+  const reg::f xc = reg::min(xn, reg::splat(88.0f));
+  // m by the magic-number rounding; -x + m ln 2 = r_hi + r_lo with r_hi exact (ln2_hi m is exact for
+  // |m| < 2^8, and |r_hi| < 0.5 is a multiple of the spacing of xc and of ln2_hi m); e^r = 1 + w with
+  // w = r + r^2 P(r) (exp_fast's polynomial, relative error < 8e-10).
   constexpr float kMagic = 0x1.8p23f;        // adding it rounds |v| < 2^22 to an integer
   constexpr float kLn2Hi = 0x1.62e43p-1f;    // ln 2 rounded to float
   constexpr float kLn2Lo = -0x1.05c61p-29f;  // ln 2 - kLn2Hi, rounded
-  const reg::f z = reg::fma(xc, reg::splat(-0x1.715476p+0f), reg::splat(kMagic));
-  const reg::f nf = z - kMagic;
-  const reg::f r_hi = reg::fma(nf, reg::splat(-kLn2Hi), -xc);
-  const reg::f r_lo = nf * -kLn2Lo;
+  const reg::f z = reg::fma(xc, reg::splat(0x1.715476p+0f), reg::splat(kMagic));
+  const reg::f mf = z - kMagic;
+  const reg::f r_hi = reg::fma(mf, reg::splat(kLn2Hi), -xc);
+  const reg::f r_lo = mf * kLn2Lo;
   const reg::f r = r_hi + r_lo;
   reg::f p = reg::splat(0x1.a127fcp-13f);
   p = reg::fma(p, r, reg::splat(0x1.6d469p-10f));
@@ -60,22 +56,17 @@ using simd::vi;
   p = reg::fma(p, r, reg::splat(0x1.555556p-3f));
   p = reg::fma(p, r, reg::splat(0.5f));
   const reg::f w = reg::fma(r * r, p, r_lo) + r_hi;
-  const reg::i n = reg::bits(z) - bits_of(kMagic);  // in [-158, 158]
-  // g = 2^-|n| (0 below 2^-126, where it is lost next to 1 + w anyway); 1 + g = c + c_lo exactly.
-  const reg::i not_neg = ~neg;
-  const reg::i abs_n = (n ^ not_neg) - not_neg;
-  const reg::f g = reg::floats(reg::clamp0(127 - abs_n) << 23);
-  const reg::f c = 1.0f + g;
-  const reg::f c_lo = g - (c - 1.0f);
-  const reg::f h = reg::floats(reg::select(neg, reg::i{} + bits_of(1.0f), reg::bits(g)));
-  const reg::f d = reg::fma(h, w, c_lo) + c;
-  // x < 0: the quotient times 2^-n in two exact steps (2^(32 - n), then 2^-32), so a subnormal result rounds
-  // about once; x >= 0: times 1.
-  const reg::f num = reg::floats(reg::select(neg, reg::bits(xc), b));
-  const reg::f up = reg::floats((((32 - n) & neg) + 127) << 23);
-  const reg::f down = reg::floats(bits_of(1.0f) - (neg & (32 << 23)));
-  const reg::f y = ((num / d) * up) * down;
-  return reg::floats(reg::select(reg::greater(mag, 0x7f800000), b, reg::bits(y)));  // NaN: x
+  const reg::i m = reg::bits(z) - bits_of(kMagic);  // in [-157, 127]
+  // g = 2^m (0 below 2^-126, where it is lost next to 1 + w anyway); g + 1 = c + c_lo exactly.
+  const reg::f g = reg::floats(reg::clamp0(m + 127) << 23);
+  const reg::f big = reg::max(g, reg::splat(1.0f)), small = reg::min(g, reg::splat(1.0f));
+  const reg::f c = big + small;
+  const reg::f c_lo = small - (c - big);
+  const reg::f d = (c_lo + w) + c;
+  // The quotient times 2^m in two exact steps, so a subnormal result rounds about once.
+  const reg::i m1 = m >> 1;
+  const reg::f y = ((xn / d) * reg::floats((m1 + 127) << 23)) * reg::floats((m - m1 + 127) << 23);
+  return reg::floats(reg::select(reg::is_nan(x), reg::bits(x), reg::bits(y)));
 }
 
 // GELU(x) = 0.5 x (1 + erf(x / sqrt 2)) = x Phi(x): x Q(a) for x < 0 and x - x Q(a) for x >= 0, with a = |x|

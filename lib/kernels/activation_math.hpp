@@ -136,6 +136,36 @@ using i = vi::piece;
   return v & ~(v >> 31);
 }
 
+// Lane-wise minimum and maximum. They differ between ISAs only when an operand is NaN, so callers must not
+// let a NaN lane's result depend on them.
+[[gnu::always_inline]] inline f min(f a, f b) noexcept {
+#if defined(__AVX512F__)
+  // Masked form: GCC 12's unmasked one starts from an undefined register (-Wuninitialized).
+  return simd::bitcast<f>(_mm512_maskz_min_ps(0xffff, simd::bitcast<__m512>(a), simd::bitcast<__m512>(b)));
+#elif defined(__AVX__)
+  return simd::bitcast<f>(_mm256_min_ps(simd::bitcast<__m256>(a), simd::bitcast<__m256>(b)));
+#elif defined(GROUPNORM_SIMD_NEON)
+  return simd::bitcast<f>(vminq_f32(simd::bitcast<float32x4_t>(a), simd::bitcast<float32x4_t>(b)));
+#else
+  return floats(select(a < b, bits(a), bits(b)));
+#endif
+}
+[[gnu::always_inline]] inline f max(f a, f b) noexcept {
+#if defined(__AVX512F__)
+  return simd::bitcast<f>(_mm512_maskz_max_ps(0xffff, simd::bitcast<__m512>(a), simd::bitcast<__m512>(b)));
+#elif defined(__AVX__)
+  return simd::bitcast<f>(_mm256_max_ps(simd::bitcast<__m256>(a), simd::bitcast<__m256>(b)));
+#elif defined(GROUPNORM_SIMD_NEON)
+  return simd::bitcast<f>(vmaxq_f32(simd::bitcast<float32x4_t>(a), simd::bitcast<float32x4_t>(b)));
+#else
+  return floats(select(a > b, bits(a), bits(b)));
+#endif
+}
+// All-ones in the NaN lanes.
+[[gnu::always_inline]] inline i is_nan(f a) noexcept {
+  return a != a;
+}
+
 // a * b + c rounded once, as simd::fma: the native instruction, or std::fma lane by lane on the baseline.
 [[gnu::always_inline]] inline f fma(f a, f b, f c) noexcept {
 #if defined(__AVX512F__)
