@@ -1,7 +1,7 @@
 // Building blocks of the fused activations: double-float ("float + float") arithmetic without FMA, exact
-// power-of-two scaling, and a single-float exp whose result keeps its leading 1 unrounded. Element-wise IEEE
-// float operations only, so every kernel family gives the same bits. Internal linkage per ISA translation
-// unit (see simd/simd.hpp).
+// power-of-two scaling, a single-float exp whose result keeps its leading 1 unrounded, and operations on one
+// native register (act::reg). Element-wise IEEE float operations only, so every kernel family gives the same
+// bits. Internal linkage per ISA translation unit (see simd/simd.hpp).
 #pragma once
 
 #include <bit>
