@@ -4,7 +4,8 @@
 //
 // usage: groupnorm_activation_sweep [--stride N] [--check]
 //   --stride N  test every N-th float (default 1: all of them, about 2.2e9 per activation)
-//   --check     exit 1 unless every error is within 1 ulp (normal results) and 2^-149 (subnormal results)
+//   --check     exit 1 unless every error is within the activation's bound: SiLU 2 ulp (normal results) and
+//               2 * 2^-149 (subnormal results), GELU 1 ulp and 2^-149
 // The activations are compiled here with this file's target flags (the baseline family); every family gives
 // the same bits, which tests/core/test_activation.cpp checks.
 #include <bit>
@@ -98,20 +99,23 @@ int main(int argc, char** argv) {
     }
   }
   bool ok = true;
+  // bound: in ulps (normal results) and in 2^-149 (subnormal results), see activation.hpp.
   const struct {
     const char* name;
+    double bound;
     worst w;
-  } results[] = {{"silu", sweep<activation::silu>(stride)}, {"gelu", sweep<activation::gelu>(stride)}};
+  } results[] = {{"silu", 2.0, sweep<activation::silu>(stride)},
+                 {"gelu", 1.0, sweep<activation::gelu>(stride)}};
   for (const auto& r : results) {
     std::printf(
         "%s: %llu floats in [-100, 100]: max %.3f ulp where the result is normal (x = %a), max %.3f * "
         "2^-149 where it is subnormal (x = %a)\n",
         r.name, static_cast<unsigned long long>(r.w.count), r.w.normal_ulps, r.w.normal_at,
         r.w.subnormal_spacings, r.w.subnormal_at);
-    ok = ok && r.w.normal_ulps <= 1.0 && r.w.subnormal_spacings <= 1.0 && r.w.count > 0;
+    ok = ok && r.w.normal_ulps <= r.bound && r.w.subnormal_spacings <= r.bound && r.w.count > 0;
   }
   if (check && !ok) {
-    std::printf("FAILED: an error above 1 ulp (normal) or 2^-149 (subnormal)\n");
+    std::printf("FAILED: an error above the activation's bound\n");
     return 1;
   }
   return 0;

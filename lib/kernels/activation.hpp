@@ -1,13 +1,15 @@
-// Fused activations on 16-lane vectors, in plain IEEE float operations (no libm calls, no FMA contraction),
-// so every ISA family gives the same bits. Internal linkage per ISA translation unit (see simd/simd.hpp).
+// Fused activations on 16-lane vectors, in plain IEEE float operations (no libm calls, FMA only through
+// act::reg::fma / simd::fma, which round once on every family), so every ISA family gives the same bits.
+// Internal linkage per ISA translation unit (see simd/simd.hpp).
 //
-// Both activations use one single-float exp (Cody-Waite reduction, a degree-7 polynomial) whose result is
-// kept as 2^n (1 + w_hi + w_lo), so the 1 is added without a rounding of its own, and a few double-float
-// ("float + float") steps where a single rounding would cost accuracy: Dekker's exact product (no FMA), exact
-// two-sums. SiLU is one division corrected by its exact remainder; GELU uses exp(-a^2 / 2) with a^2 split
-// exactly, a per-binade polynomial for the smooth factor G(a) = Q(a) exp(a^2 / 2) (coefficients fetched by a
-// table lookup on the exponent bits), and sums its large terms exactly. Everything is element-wise, so the
-// result of a lane depends only on that lane's input, whatever the vector width the compiler maps vf to.
+// SiLU is built for speed at a bound of 2 ulp: one exp (Cody-Waite reduction with an exact high part, a
+// degree-7 polynomial), one division whose denominator is formed with a single rounding, and power-of-two
+// scalings that keep the negative tail and its subnormal results accurate; it computes on one native
+// register at a time. GELU is about correctly rounded: the same exp in its double-float form (the 1 added
+// without a rounding of its own), Dekker's exact products (no FMA), exact two-sums, exp(-a^2 / 2) with a^2
+// split exactly, a per-binade polynomial for the smooth factor G(a) = Q(a) exp(a^2 / 2) (coefficients
+// fetched by a table lookup on the exponent bits), and its large terms summed exactly. Everything is
+// element-wise, so the result of a lane depends only on that lane's input, whatever the vector width.
 #pragma once
 
 #include <cstdint>
@@ -24,47 +26,47 @@ using simd::splat;
 using simd::vf;
 using simd::vi;
 
-// SiLU(x) = x / (1 + exp(-x)). With exp(-x) = 2^n (1 + w): for n <= 0 (x >= 0) x / ((1 + 2^n) + 2^n w), for
-// n > 0 (x < 0) 2^-n x / ((1 + 2^-n) + w), the denominator kept exact as s.hi + dlo (1 + 2^-|n| is exact for
-// |n| <= 23) and the quotient corrected by its exact remainder, so the result rounds once (then the
-// power-of-two scaling, exact unless the result is subnormal). Measured by tools/activation_sweep.cpp (every
-// float in [-100, 100] against float64 x / (1 + exp(-x))): max error 0.71 ulp where the result is normal;
-// subnormal results (x < -87.3) within 0.83 * 2^-149 of the float64 value. Special values: NaN -> NaN, +inf
-// -> +inf, -inf -> -0, +-0 -> +-0, x < -120 -> -0 (the exact value underflows).
-[[gnu::always_inline]] inline vf silu(vf x) noexcept {
-  const vi mag = bits(x) & 0x7fffffff;
-  const vi neg = bits(x) >> 31;
-  // exp argument -x with |x| clamped to 120 (NaN too: the NaN itself reaches the result through the
-  // numerator).
-  const vi ac = simd::blend(simd::mask_greater(mag, bits_of(120.0f)), vi{} + bits_of(120.0f), mag);
-  const exp2n e = exp_fast(simd::bitcast<vf>(ac | (~neg & bits_of(-0.0f))));
-  const vi np = clamp0(e.n), nm = e.n - np;  // max(n, 0), min(n, 0)
-  // pm = 2^min(n, 0) and sm = 2^-|n|, flushed to +0 below 2^-126 (then negligible next to 1).
-  const vf pm = simd::bitcast<vf>(clamp0(127 + nm) << 23);
-  const vi sm = clamp0(127 + nm - np) << 23;
-  // The denominator as s.hi + dlo: 1 + 2^-|n| is exact for |n| <= 23 (beyond, 2^-|n| joins the small part),
-  // w_hi 2^min(n, 0) is exact, and their sum is split exactly.
-  const vi far = simd::mask_greater(np - nm, 23);
-  const df w = fast_two_sum(e.w_hi, e.w_lo);
-  const df s = fast_two_sum(splat(1.0f) + simd::bitcast<vf>(sm & ~far), w.hi * pm);
-  const vf dlo = s.lo + (w.lo * pm + simd::bitcast<vf>(sm & far));  // below an ulp of s.hi
-  // x < -120 (and -inf, not -NaN): numerator -0, the exact result underflows.
-  const vi under = neg & simd::mask_greater(mag, bits_of(120.0f)) & simd::mask_less(mag, 0x7f800001);
-  const vf xn = simd::bitcast<vf>(bits(x) & ~(under & 0x7fffffff));
-  // xn / (s.hi + dlo) = q + (rem - q dlo) / s.hi with the exact remainder rem = xn - q s.hi (Dekker), the
-  // correction (below an ulp of q) divided by an approximate 1 / s.hi (integer estimate and one Newton step,
-  // relative error < 2^-8): the result rounds once, in the final sum.
-  const vf q = xn / s.hi;
-  const vf qh = split_hi(q), ql = q - qh, sh = split_hi(s.hi), sl = s.hi - sh;
-  const vf p = q * s.hi;
-  const vf rem = (xn - p) - ((((qh * sh - p) + qh * sl) + ql * sh) + ql * sl);
-  const vf r0 = simd::bitcast<vf>(0x7ef311c3 - bits(s.hi));
-  const vf r1 = r0 * (splat(2.0f) - s.hi * r0);
-  // x < 0 gives y <= 0: setting the sign keeps -0 for -0 (q + 0 is +0).
-  const vf y = simd::bitcast<vf>(bits(scale_down(q + (rem - q * dlo) * r1, np)) | (neg & bits_of(-0.0f)));
-  // x > 30 (and +inf): x / (1 + e^-x) rounds to x; NaN: x.
-  return simd::blend(simd::mask_greater(mag, 0x7f800000) | (~neg & simd::mask_greater(mag, bits_of(30.0f))),
-                     x, y);
+// SiLU(x) = x / (1 + e^-x) on one register. With e^-x = 2^-m (1 + w) (m = round(x / ln 2)),
+// 1 + e^-x = 2^-m d with d = 2^m + 1 + w, so y = 2^m x / d: 2^m + 1 is split exactly into c + c_lo, d rounds
+// once (once more, far below an ulp of d, where c_lo is not zero), and the result rounds three times in all
+// (w, d, the quotient; the power-of-two scaling is exact unless the result is subnormal). Measured by
+// tools/activation_sweep.cpp (every float in [-100, 100] against float64 x / (1 + exp(-x))): max error
+// 1.59 ulp where the result is normal, 1.27 * 2^-149 where it is subnormal (x < -91.9). Special values:
+// NaN -> NaN, +inf -> +inf, -inf -> -0, +-0 -> +-0, x <= -109 -> -0 (the exact value rounds to zero).
+[[gnu::always_inline]] inline reg::f silu(reg::f x) noexcept {
+  // The numerator xn = max(x, -109), where the exact result rounds to -0; the exp's argument xc = min(xn,
+  // 88), past which 2^m + 1 + w rounds to 2^m and y to x. NaN lanes compute anything: they return x.
+  const reg::f xn = reg::max(x, reg::splat(-109.0f));
+  const reg::f xc = reg::min(xn, reg::splat(88.0f));
+  // m by the magic-number rounding; -x + m ln 2 = r_hi + r_lo with r_hi exact (ln2_hi m is exact for
+  // |m| < 2^8, and |r_hi| < 0.5 is a multiple of the spacing of xc and of ln2_hi m); e^r = 1 + w with
+  // w = r + r^2 P(r) (exp_fast's polynomial, relative error < 8e-10).
+  constexpr float kMagic = 0x1.8p23f;        // adding it rounds |v| < 2^22 to an integer
+  constexpr float kLn2Hi = 0x1.62e43p-1f;    // ln 2 rounded to float
+  constexpr float kLn2Lo = -0x1.05c61p-29f;  // ln 2 - kLn2Hi, rounded
+  const reg::f z = reg::fma(xc, reg::splat(0x1.715476p+0f), reg::splat(kMagic));
+  const reg::f mf = z - kMagic;
+  const reg::f r_hi = reg::fma(mf, reg::splat(kLn2Hi), -xc);
+  const reg::f r_lo = mf * kLn2Lo;
+  const reg::f r = r_hi + r_lo;
+  reg::f p = reg::splat(0x1.a127fcp-13f);
+  p = reg::fma(p, r, reg::splat(0x1.6d469p-10f));
+  p = reg::fma(p, r, reg::splat(0x1.1110ep-7f));
+  p = reg::fma(p, r, reg::splat(0x1.5554e6p-5f));
+  p = reg::fma(p, r, reg::splat(0x1.555556p-3f));
+  p = reg::fma(p, r, reg::splat(0.5f));
+  const reg::f w = reg::fma(r * r, p, r_lo) + r_hi;
+  const reg::i m = reg::bits(z) - bits_of(kMagic);  // in [-157, 127]
+  // g = 2^m (0 below 2^-126, where it is lost next to 1 + w anyway); g + 1 = c + c_lo exactly.
+  const reg::f g = reg::floats(reg::clamp0(m + 127) << 23);
+  const reg::f big = reg::max(g, reg::splat(1.0f)), small = reg::min(g, reg::splat(1.0f));
+  const reg::f c = big + small;
+  const reg::f c_lo = small - (c - big);
+  const reg::f d = (c_lo + w) + c;
+  // The quotient times 2^m in two exact steps, so a subnormal result rounds about once.
+  const reg::i m1 = m >> 1;
+  const reg::f y = ((xn / d) * reg::floats((m1 + 127) << 23)) * reg::floats((m - m1 + 127) << 23);
+  return reg::floats(reg::select(reg::is_nan(x), reg::bits(x), reg::bits(y)));
 }
 
 // GELU(x) = 0.5 x (1 + erf(x / sqrt 2)) = x Phi(x): x Q(a) for x < 0 and x - x Q(a) for x >= 0, with a = |x|
@@ -167,17 +169,23 @@ using simd::vi;
 
 }  // namespace act
 
+// GELU's body is long: one out-of-line copy per family instead of one per kernel that fuses it.
+[[gnu::noinline]] inline simd::vf gelu_out_of_line(simd::vf v) noexcept {
+  return act::gelu(v);
+}
+
+// Inlined into the kernels' loops: a call would pass the 16 lanes through the stack.
 template <activation A>
-inline simd::vf activate(simd::vf v) noexcept {
+[[gnu::always_inline]] inline simd::vf activate(simd::vf v) noexcept {
   if constexpr (A == activation::relu) {
     // v < 0 (so -0 and NaNs of either sign pass through), as integer masks (simd/simd.hpp).
     const simd::vi b = act::bits(v), mag = b & 0x7fffffff;
     return simd::blend((b >> 31) & simd::mask_greater(mag, 0) & simd::mask_less(mag, 0x7f800001), simd::vf{},
                        v);
   } else if constexpr (A == activation::silu) {
-    return act::silu(v);
+    return act::each_register(v, [](act::reg::f r) { return act::silu(r); });
   } else if constexpr (A == activation::gelu) {
-    return act::gelu(v);
+    return gelu_out_of_line(v);
   } else {
     static_assert(A == activation::none, "activation not implemented");
     return v;

@@ -1,10 +1,11 @@
 // Building blocks of the fused activations: double-float ("float + float") arithmetic without FMA, exact
-// power-of-two scaling, and a single-float exp whose result keeps its leading 1 unrounded. Element-wise IEEE
-// float operations only, so every kernel family gives the same bits. Internal linkage per ISA translation
-// unit (see simd/simd.hpp).
+// power-of-two scaling, a single-float exp whose result keeps its leading 1 unrounded, and operations on one
+// native register (act::reg). Element-wise IEEE float operations only, so every kernel family gives the same
+// bits. Internal linkage per ISA translation unit (see simd/simd.hpp).
 #pragma once
 
 #include <bit>
+#include <cmath>
 #include <cstdint>
 
 #include "simd/simd.hpp"
@@ -99,6 +100,101 @@ struct exp2n {
 // max(v, 0) for integer lanes.
 [[gnu::always_inline]] inline vi clamp0(vi v) noexcept {
   return v & ~(v >> 31);
+}
+
+// One native register of float / int32 lanes: the whole vf on AVX-512, one piece of it elsewhere. A long
+// element-wise function written on the 16-lane struct makes GCC spill its pieces to the stack between steps;
+// written on a register and applied piece by piece (each_register) it stays in registers, with the same bits.
+namespace reg {
+#if defined(__AVX512F__)
+using f = vf;
+using i = vi;
+#else
+using f = vf::piece;
+using i = vi::piece;
+#endif
+
+[[gnu::always_inline]] inline i bits(f v) noexcept {
+  return simd::bitcast<i>(v);
+}
+[[gnu::always_inline]] inline f floats(i v) noexcept {
+  return simd::bitcast<f>(v);
+}
+[[gnu::always_inline]] inline f splat(float v) noexcept {
+  return f{} + v;
+}
+// All-ones where a > c, for a and c in [0, 2^31) (simd::mask_greater on one register).
+[[gnu::always_inline]] inline i greater(i a, std::int32_t c) noexcept {
+  return (c - a) >> 31;
+}
+// a where m is set, b elsewhere.
+[[gnu::always_inline]] inline i select(i m, i a, i b) noexcept {
+  return b ^ ((a ^ b) & m);
+}
+// max(v, 0).
+[[gnu::always_inline]] inline i clamp0(i v) noexcept {
+  return v & ~(v >> 31);
+}
+
+// Lane-wise minimum and maximum. They differ between ISAs only when an operand is NaN, so callers must not
+// let a NaN lane's result depend on them.
+[[gnu::always_inline]] inline f min(f a, f b) noexcept {
+#if defined(__AVX512F__)
+  // Masked form: GCC 12's unmasked one starts from an undefined register (-Wuninitialized).
+  return simd::bitcast<f>(_mm512_maskz_min_ps(0xffff, simd::bitcast<__m512>(a), simd::bitcast<__m512>(b)));
+#elif defined(__AVX__)
+  return simd::bitcast<f>(_mm256_min_ps(simd::bitcast<__m256>(a), simd::bitcast<__m256>(b)));
+#elif defined(GROUPNORM_SIMD_NEON)
+  return simd::bitcast<f>(vminq_f32(simd::bitcast<float32x4_t>(a), simd::bitcast<float32x4_t>(b)));
+#else
+  return floats(select(a < b, bits(a), bits(b)));
+#endif
+}
+[[gnu::always_inline]] inline f max(f a, f b) noexcept {
+#if defined(__AVX512F__)
+  return simd::bitcast<f>(_mm512_maskz_max_ps(0xffff, simd::bitcast<__m512>(a), simd::bitcast<__m512>(b)));
+#elif defined(__AVX__)
+  return simd::bitcast<f>(_mm256_max_ps(simd::bitcast<__m256>(a), simd::bitcast<__m256>(b)));
+#elif defined(GROUPNORM_SIMD_NEON)
+  return simd::bitcast<f>(vmaxq_f32(simd::bitcast<float32x4_t>(a), simd::bitcast<float32x4_t>(b)));
+#else
+  return floats(select(a > b, bits(a), bits(b)));
+#endif
+}
+// All-ones in the NaN lanes.
+[[gnu::always_inline]] inline i is_nan(f a) noexcept {
+  return a != a;
+}
+
+// a * b + c rounded once, as simd::fma: the native instruction, or std::fma lane by lane on the baseline.
+[[gnu::always_inline]] inline f fma(f a, f b, f c) noexcept {
+#if defined(__AVX512F__)
+  return simd::fma(a, b, c);
+#elif defined(__FMA__)
+  return simd::bitcast<f>(
+      _mm256_fmadd_ps(simd::bitcast<__m256>(a), simd::bitcast<__m256>(b), simd::bitcast<__m256>(c)));
+#elif defined(GROUPNORM_SIMD_NEON)
+  return simd::bitcast<f>(
+      vfmaq_f32(simd::bitcast<float32x4_t>(c), simd::bitcast<float32x4_t>(a), simd::bitcast<float32x4_t>(b)));
+#else
+  f r;
+  for (int j = 0; j < static_cast<int>(sizeof r / sizeof r[0]); ++j) r[j] = std::fma(a[j], b[j], c[j]);
+  return r;
+#endif
+}
+}  // namespace reg
+
+// fn applied to each native register of v.
+template <class F>
+[[gnu::always_inline]] inline vf each_register(vf v, F fn) noexcept {
+#if defined(__AVX512F__)
+  return fn(v);
+#else
+  vf r;
+#pragma GCC unroll 4
+  for (int k = 0; k < vf::kPieces; ++k) r.p[k] = fn(v.p[k]);
+  return r;
+#endif
 }
 
 }  // namespace act

@@ -2,12 +2,15 @@
 // the float64 activation, bitwise independence of the kernel family and of the arena's thread count, and
 // special values.
 //
-// Accuracy bound used below: an exhaustive sweep of every float in [-100, 100] against float64 references
-// (x / (1 + exp(-x)) and 0.5 x erfc(-x / sqrt 2)) measured at most 0.71 ulp for SiLU and 0.88 ulp for GELU
-// where the result is a normal float, and under one subnormal spacing (2^-149) where it is subnormal (0.83
-// and 0.80 of it). The tests allow 1 ulp (resp. 2^-149), which the implementation meets with margin and which
-// any real defect (a wrong branch, a lost tail term, an unnormalized double-float) misses by orders of
-// magnitude.
+// Accuracy bounds used below, from an exhaustive sweep of every float in [-100, 100] against float64
+// references (x / (1 + exp(-x)) and 0.5 x erfc(-x / sqrt 2)), tools/activation_sweep.cpp:
+// - SiLU rounds three times (the exp's 1 + w, the denominator, the quotient), so its relative error stays
+//   below about 2 * 2^-24, i.e. under 2 ulp (measured max 1.59 ulp where the result is normal, 1.27 * 2^-149
+//   where it is subnormal, where one more rounding of the scaling adds half a spacing). The tests allow 2 ulp
+//   (resp. 2 * 2^-149).
+// - GELU is about correctly rounded: measured 0.88 ulp (normal) and 0.80 * 2^-149 (subnormal); the tests
+//   allow 1 ulp (resp. 2^-149).
+// Any real defect (a wrong branch, a lost tail term, a wrong scaling) misses these by orders of magnitude.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -37,6 +40,10 @@ double act64(activation a, double z) {
 }
 std::string act_name(activation a) {
   return a == activation::silu ? "silu" : "gelu";
+}
+// The bounds above, in ulps of the float64 result (spacings 2^-149 where it is subnormal).
+double max_ulp(activation a) {
+  return a == activation::silu ? 2.0 : 1.0;
 }
 
 // Largest |f'| of the activation: SiLU' peaks at 1.0998 (z ~ 2.40), GELU' = Phi(z) + z phi(z) at 1.1289 (z =
@@ -79,7 +86,7 @@ void check_accuracy(const shape& s, activation a, std::uint64_t seed) {
       groupnorm::reference::group_norm(x.data(), s.batch, s.channels, s.spatial, s.groups, 1e-5, gamma, beta);
 
   // (a) Against float64 GroupNorm followed by the float64 activation: the GroupNorm error moves f by at most
-  // kLipschitz times itself, the activation adds at most 1 ulp of the result.
+  // kLipschitz times itself, the activation adds at most max_ulp ulps of the result.
   std::size_t failures = 0, first = 0;
   // (b) The fused output is the activation of exactly the float z the unfused run writes (same kernel code up
   // to the epilogue), so it must be within the activation's own bound of f(z) in float64: 1 ulp.
@@ -87,11 +94,11 @@ void check_accuracy(const shape& s, activation a, std::uint64_t seed) {
   double worst_ulp = 0;
   for (std::size_t i = 0; i < y.size(); ++i) {
     const double want = act64(a, z_ref[i]);
-    const double tol = kLipschitz * kGnTol * (1.0 + std::fabs(z_ref[i])) + float_ulp(want);
+    const double tol = kLipschitz * kGnTol * (1.0 + std::fabs(z_ref[i])) + max_ulp(a) * float_ulp(want);
     if (!(std::fabs(static_cast<double>(y[i]) - want) <= tol) && failures++ == 0) first = i;
     const double u = ulp_error(a, z[i], y[i]);
     worst_ulp = std::max(worst_ulp, u);
-    if (!(u <= 1.0) && ulp_failures++ == 0) ulp_first = i;
+    if (!(u <= max_ulp(a)) && ulp_failures++ == 0) ulp_first = i;
   }
   {
     INFO("first reference failure at " << first << ": got " << y[first] << ", want " << act64(a, z_ref[first])
@@ -203,7 +210,7 @@ TEST_CASE("fused silu and gelu special values: NaN, infinities, huge and tiny ma
           CHECK(got == 0.0f);  // the exact result underflows
           CHECK(std::signbit(got));
         } else {
-          CHECK(ulp_error(a, v, got) <= 1.0);
+          CHECK(ulp_error(a, v, got) <= max_ulp(a));
           CHECK(std::signbit(got) == std::signbit(act64(a, v)));
         }
       }
