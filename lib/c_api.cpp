@@ -98,17 +98,15 @@ problem one_shot_problem(std::size_t batch, std::size_t channels, std::size_t sp
 
 namespace {
 
-gn_status run_one_shot(const void* x, void* y, const float* gamma, const float* beta, std::size_t batch,
-                       std::size_t channels, std::size_t spatial, std::size_t num_groups, float epsilon,
-                       const gn_options& o) {
-  return guarded([&] {
-    check_num_threads(o);
-    problem p = one_shot_problem(batch, channels, spatial, num_groups, epsilon, o);
-    p.residual = o.residual != nullptr;
-    const plan_state& s = one_shot_plan_state(p);
-    const run_buffers b{x, o.residual, y, o.sum, gamma, beta, o.mean, o.rstd};
-    run_call(s, call_from_pointers(s, b, shared_arena(o.num_threads)));
-  });
+// Throws like run_call; the callers translate.
+void run_one_shot(const void* x, void* y, const float* gamma, const float* beta, std::size_t batch,
+                  std::size_t channels, std::size_t spatial, std::size_t num_groups, float epsilon,
+                  const gn_options& o) {
+  check_num_threads(o);
+  problem p = one_shot_problem(batch, channels, spatial, num_groups, epsilon, o);
+  p.residual = o.residual != nullptr;
+  run_pointers(one_shot_plan_state(p), run_buffers{x, o.residual, y, o.sum, gamma, beta, o.mean, o.rstd},
+               shared_arena(o.num_threads));
 }
 
 }  // namespace
@@ -125,23 +123,30 @@ void gn_options_init(gn_options* options) {
 gn_status gn_group_norm_f32(const float* x, float* y, const float* gamma, const float* beta, size_t batch,
                             size_t channels, size_t spatial, size_t num_groups, float epsilon,
                             int num_threads) {
-  gn_options o;
-  gn_options_init(&o);
-  o.num_threads = num_threads;
-  return groupnorm::detail::run_one_shot(x, y, gamma, beta, batch, channels, spatial, num_groups, epsilon, o);
+  using namespace groupnorm::detail;
+  return guarded([&] {
+    gn_options o;
+    gn_options_init(&o);
+    o.num_threads = num_threads;
+    run_one_shot(x, y, gamma, beta, batch, channels, spatial, num_groups, epsilon, o);
+  });
 }
 
 gn_status gn_group_norm_ex(const void* x, void* y, const float* gamma, const float* beta, size_t batch,
                            size_t channels, size_t spatial, size_t num_groups, float epsilon,
                            const gn_options* options) {
   using namespace groupnorm::detail;
-  gn_options o;
-  gn_options_init(&o);
-  if (options != nullptr) {
-    const gn_status st = guarded([&] { read_versioned(*options, o, kOptionsSizes, kOptionsNames); });
-    if (st != GN_OK) return st;
-  }
-  return run_one_shot(x, y, gamma, beta, batch, channels, spatial, num_groups, epsilon, o);
+  return guarded([&] {
+    // This header's struct is read in place; no options or another version is first copied over the defaults.
+    gn_options copy;
+    const gn_options* o = options;
+    if (o == nullptr || o->struct_size != sizeof(gn_options)) [[unlikely]] {
+      gn_options_init(&copy);
+      if (o != nullptr) read_versioned(*o, copy, kOptionsSizes, kOptionsNames);
+      o = &copy;
+    }
+    run_one_shot(x, y, gamma, beta, batch, channels, spatial, num_groups, epsilon, *o);
+  });
 }
 
 const char* gn_last_error(void) {

@@ -37,8 +37,13 @@ constexpr std::size_t kTensorsSizes[] = {
     offsetof(gn_tensors, mean), offsetof(gn_tensors, rstd),     sizeof(gn_tensors)};
 constexpr struct_names kTensorsNames{"tensors", "gn_tensors", "gn_tensors_init"};
 
-void require(const void* p, const char* name) {
-  if (p == nullptr) throw invalid_argument(std::string("groupnorm: ") + name + " is null");
+[[noreturn, gnu::noinline]] void null_argument(const char* name) {
+  throw invalid_argument(std::string("groupnorm: ") + name + " is null");
+}
+// Inline: gn_plan_run's two checks stay two compares (the message is built out of line).
+inline void require(const void* p, const char* name) {
+  if (p == nullptr) [[unlikely]]
+    null_argument(name);
 }
 
 problem problem_from(const gn_problem& c) {
@@ -96,13 +101,14 @@ gn_status gn_plan_run(const gn_plan* plan, const gn_tensors* t, gn_arena* arena)
     // This header's struct is read in place; another version is first copied over the defaults.
     gn_tensors copy;
     const gn_tensors* c = t;
-    if (t->struct_size != sizeof(gn_tensors)) {
+    if (t->struct_size != sizeof(gn_tensors)) [[unlikely]] {
       gn_tensors_init(&copy);
       read_versioned(*t, copy, kTensorsSizes, kTensorsNames);
       c = &copy;
     }
-    const run_buffers b{c->x, c->residual, c->y, c->sum, c->gamma, c->beta, c->mean, c->rstd};
-    run_call(plan->state, call_from_pointers(plan->state, b, arena ? &arena->arena : nullptr));
+    run_pointers(plan->state,
+                 run_buffers{c->x, c->residual, c->y, c->sum, c->gamma, c->beta, c->mean, c->rstd},
+                 arena ? &arena->arena : nullptr);
   });
 }
 

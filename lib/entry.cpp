@@ -14,10 +14,17 @@
 
 namespace groupnorm::detail {
 
-void run_call(const plan_state& s, const call& c) {
-  validate_run(s, c.buffers, c.sizes);
+namespace {
+void validate_and_execute(const plan_state& s, const run_buffers& b, const buffer_sizes& n,
+                          tbb::task_arena* arena) {
+  validate_run(s, b, n);
   raise_injected_fault();  // test hook (fault_injection.hpp); a no-op unless a test armed it
-  execute(s, c.buffers, c.arena);
+  execute(s, b, arena);
+}
+}  // namespace
+
+void run_call(const plan_state& s, const call& c) {
+  validate_and_execute(s, c.buffers, c.sizes, c.arena);
 }
 
 namespace {
@@ -55,16 +62,16 @@ std::size_t count_or_zero(const void* p, std::size_t n) noexcept {
 }
 }  // namespace
 
-call call_from_pointers(const plan_state& s, const run_buffers& b, tbb::task_arena* arena) {
+void run_pointers(const plan_state& s, const run_buffers& b, tbb::task_arena* arena) {
   if (s.total != 0 && b.x == nullptr) throw invalid_argument("groupnorm: x is null");
   if (s.total != 0 && b.y == nullptr) throw invalid_argument("groupnorm: y is null");
   const std::size_t channels = s.desc.channels;
-  return call{direction::forward, b,
-              buffer_sizes{count_or_zero(b.x, s.total), count_or_zero(b.y, s.total),
-                           count_or_zero(b.gamma, channels), count_or_zero(b.beta, channels),
-                           count_or_zero(b.residual, s.total), count_or_zero(b.sum, s.total),
-                           count_or_zero(b.mean, s.pairs), count_or_zero(b.rstd, s.pairs)},
-              arena};
+  validate_and_execute(s, b,
+                       buffer_sizes{count_or_zero(b.x, s.total), count_or_zero(b.y, s.total),
+                                    count_or_zero(b.gamma, channels), count_or_zero(b.beta, channels),
+                                    count_or_zero(b.residual, s.total), count_or_zero(b.sum, s.total),
+                                    count_or_zero(b.mean, s.pairs), count_or_zero(b.rstd, s.pairs)},
+                       arena);
 }
 
 std::shared_ptr<const plan_state> make_shared_plan_state(const problem& p) {

@@ -59,9 +59,10 @@ struct sized_buffers {
 // there is nothing to use.
 call call_from_sized(const sized_buffers& b, tbb::task_arena* arena);
 
-// The C form of a call: pointers carry no sizes, so a non-null pointer stands for a buffer of the size the
-// plan expects and a null one for "absent" (rejected where the buffer is required).
-call call_from_pointers(const plan_state& s, const run_buffers& b, tbb::task_arena* arena);
+// The C form of a call, validated and run: pointers carry no sizes, so a non-null pointer stands for a buffer
+// of the size the plan expects and a null one for "absent" (rejected where the buffer is required).
+// Equivalent to run_call with those sizes, without building a call.
+void run_pointers(const plan_state& s, const run_buffers& b, tbb::task_arena* arena);
 
 // A plan's state on the heap, shared by the objects that hold it (C gn_plan, Python Plan, C++ plan).
 std::shared_ptr<const plan_state> make_shared_plan_state(const problem& p);
