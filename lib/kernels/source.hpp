@@ -15,12 +15,13 @@ namespace {  // internal linkage per ISA translation unit, see simd/simd.hpp
 
 using simd::vf;
 
-// Element source: x, or x + residual (rounded to float once, the same value moments and apply see).
+// Element source: x, or x + residual (rounded to float once, the same value moments and apply see). vec() is
+// read in every hot loop (GROUPNORM_HOT_INLINE).
 template <class T, bool Residual>
 struct source {
   const T* x;
   const T* r;
-  vf vec(std::size_t i) const noexcept {
+  GROUPNORM_HOT_INLINE vf vec(std::size_t i) const noexcept {
     if constexpr (Residual) return storage<T>::load(x + i) + storage<T>::load(r + i);
     return storage<T>::load(x + i);
   }

@@ -56,24 +56,25 @@ inline vu16 f32_to_bf16(vf f) noexcept {
 }
 }  // namespace conv
 
-// storage<T>: load / store 16 lanes or one element as float.
+// storage<T>: load / store 16 lanes or one element as float. The vector forms sit in every hot loop
+// (GROUPNORM_HOT_INLINE).
 template <class T>
 struct storage;
 
 template <>
 struct storage<float> {
-  static simd::vf load(const float* p) noexcept { return simd::load(p); }
-  static void store(float* p, simd::vf v) noexcept { simd::store(p, v); }
+  GROUPNORM_HOT_INLINE static simd::vf load(const float* p) noexcept { return simd::load(p); }
+  GROUPNORM_HOT_INLINE static void store(float* p, simd::vf v) noexcept { simd::store(p, v); }
   static float load1(const float* p) noexcept { return *p; }
   static void store1(float* p, float v) noexcept { *p = v; }
 };
 
 template <class Half, simd::vf (*ToF32)(simd::vu16), simd::vu16 (*FromF32)(simd::vf)>
 struct storage16 {
-  static simd::vf load(const Half* p) noexcept {
+  GROUPNORM_HOT_INLINE static simd::vf load(const Half* p) noexcept {
     return ToF32(simd::load16(reinterpret_cast<const std::uint16_t*>(p)));
   }
-  static void store(Half* p, simd::vf v) noexcept {
+  GROUPNORM_HOT_INLINE static void store(Half* p, simd::vf v) noexcept {
     simd::store16(reinterpret_cast<std::uint16_t*>(p), FromF32(v));
   }
   // Scalar forms go through lane 0 of the vector forms so the bits are the same by construction.
