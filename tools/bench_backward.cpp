@@ -1,6 +1,6 @@
-// `groupnorm bench --direction backward`: plan::run_backward timed against a memcpy of 1.5 times the
-// forward's bytes (the backward reads x and dy and writes dx), after checking it against the float64
-// reference.
+// `groupnorm bench --direction backward`: plan::run_backward timed against copies of 1.5 times the
+// forward's bytes (the backward reads x and dy and writes dx), each timed alone as in the forward bench,
+// after checking it against the float64 reference.
 #include "bench_backward.hpp"
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 
 #include <oneapi/tbb/task_arena.h>
 
+#include "floor_copy.hpp"
 #include "reference_backward.hpp"
 #include "timing.hpp"
 
@@ -20,8 +21,8 @@ namespace {
 struct row {
   const backward_bench_shape* s;
   int threads;
-  timing bw, copy;
-  double ratio, max_err;
+  floor_measurement m;
+  double max_err;
 };
 
 // NCHW index of element j of an NHWC tensor.
@@ -52,10 +53,11 @@ void write_json(const std::string& path, const std::vector<row>& rows, bool& ok)
     const row& r = rows[i];
     f << "  {\"direction\": \"backward\", \"shape\": \"" << r.s->name << "\", \"B\": " << r.s->batch
       << ", \"C\": " << r.s->channels << ", \"spatial\": " << r.s->spatial << ", \"G\": " << r.s->groups
-      << ", \"threads\": " << r.threads << ", \"median_us\": " << r.bw.median_s * 1e6
-      << ", \"min_us\": " << r.bw.min_s * 1e6 << ", \"floor_median_us\": " << r.copy.median_s * 1e6
-      << ", \"ratio\": " << r.ratio << ", \"max_rel_err\": " << r.max_err << "}"
-      << (i + 1 < rows.size() ? "," : "") << "\n";
+      << ", \"threads\": " << r.threads << ", \"median_us\": " << r.m.run.median_s * 1e6
+      << ", \"min_us\": " << r.m.run.min_s * 1e6
+      << ", \"floor_median_us\": " << r.m.floor.best_time.median_s * 1e6 << ", \"floor_strategy\": \""
+      << to_string(r.m.floor.best) << "\", \"ratio\": " << r.m.ratio << ", \"max_rel_err\": " << r.max_err
+      << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
   }
   f << "]\n";
   ok = static_cast<bool>(f);
@@ -65,8 +67,8 @@ void write_json(const std::string& path, const std::vector<row>& rows, bool& ok)
 
 int bench_backward(const backward_bench_options& o) {
   std::vector<row> rows;
-  std::printf("%-30s %10s %4s %11s %11s %11s %7s\n", "shape (backward)", "elements", "thr", "median_us",
-              "min_us", "floor_us", "ratio");
+  std::printf("%-30s %10s %4s %11s %11s %11s %-14s %7s\n", "shape (backward)", "elements", "thr", "median_us",
+              "min_us", "floor_us", "floor", "ratio");
   for (const backward_bench_shape& s : o.shapes) {
     problem p;
     p.batch = s.batch;
@@ -127,13 +129,13 @@ int bench_backward(const backward_bench_options& o) {
             s.name.c_str(), threads, err);
         return 1;
       }
-      const auto [tb, tc] = sample_pair(
-          [&] { pl.run_backward(t, &arena); },
-          [&] { parallel_memcpy(arena, copy_dst.data(), copy_src.data(), floor_elems * sizeof(float)); },
-          o.seconds);
-      rows.push_back({&s, threads, tb, tc, tb.median_s / tc.median_s, err});
-      std::printf("%-30s %10zu %4d %11.2f %11.2f %11.2f %7.3f\n", s.name.c_str(), n, threads,
-                  tb.median_s * 1e6, tb.min_s * 1e6, tc.median_s * 1e6, rows.back().ratio);
+      const floor_measurement m = measure_against_floor(
+          arena, [&] { pl.run_backward(t, &arena); }, copy_dst.data(), copy_src.data(), floor_elems,
+          o.seconds, false);
+      rows.push_back({&s, threads, m, err});
+      std::printf("%-30s %10zu %4d %11.2f %11.2f %11.2f %-14s %7.3f\n", s.name.c_str(), n, threads,
+                  m.run.median_s * 1e6, m.run.min_s * 1e6, m.floor.best_time.median_s * 1e6,
+                  to_string(m.floor.best), m.ratio);
       std::fflush(stdout);
     }
   }
@@ -141,7 +143,7 @@ int bench_backward(const backward_bench_options& o) {
     double log_sum = 0;
     int count = 0;
     for (const row& r : rows)
-      if (r.threads == t) log_sum += std::log(r.ratio), ++count;
+      if (r.threads == t) log_sum += std::log(r.m.ratio), ++count;
     if (count)
       std::printf("backward geomean ratio at %d thread%s: %.3f\n", t, t == 1 ? "" : "s",
                   std::exp(log_sum / count));

@@ -50,10 +50,10 @@ void tail_pair(const T* x, const T* dy, std::size_t i, std::size_t n, float mean
 }
 
 // Per-lane constants of lanes [j, j + 16), and lane j's on all 16 lanes.
-element lanes_at(const lane_params& p, std::size_t j) noexcept {
+[[gnu::always_inline]] inline element lanes_at(const lane_params& p, std::size_t j) noexcept {
   return {simd::load(p.mean + j), simd::load(p.rstd + j), simd::load(p.scale + j), simd::load(p.beta + j)};
 }
-element lane_splat(const lane_params& p, std::size_t j) noexcept {
+[[gnu::always_inline]] inline element lane_splat(const lane_params& p, std::size_t j) noexcept {
   return {splat(p.mean[j]), splat(p.rstd[j]), splat(p.scale[j]), splat(p.beta[j])};
 }
 

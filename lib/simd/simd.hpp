@@ -72,8 +72,15 @@ using vu = wide<std::uint32_t, std::uint32_t __attribute__((vector_size(kPieceBy
 using vu16 = wide<std::uint16_t, std::uint16_t __attribute__((vector_size(kPieceBytes)))>;
 
 [[gnu::always_inline]] inline vf splat(float v) noexcept {
+  // One broadcast; GCC turns the lane loop into a chain of inserts where v comes from memory.
+#if defined(__AVX__)
+  const vf::piece q = _mm256_set1_ps(v);
+#elif defined(__SSE2__)
+  const vf::piece q = _mm_set1_ps(v);
+#else
   vf::piece q;
   for (int j = 0; j < vf::kPieceLanes; ++j) q[j] = v;
+#endif
   vf r;
 #pragma GCC unroll 4
   for (int k = 0; k < vf::kPieces; ++k) r.p[k] = q;
@@ -287,7 +294,7 @@ inline void stream_fence() noexcept {
 }
 
 // Horizontal sum in a fixed tree (lane j += lane j + w for w = 8, 4, 2, 1), the same on every ISA.
-inline float reduce(vf v) noexcept {
+[[gnu::always_inline]] inline float reduce(vf v) noexcept {
 #if defined(__AVX512F__)
   // Whole-vector shuffles: four dependent adds, not fifteen; lanes above w are don't-care after step w.
   v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -302,6 +309,20 @@ inline float reduce(vf v) noexcept {
   const float32x4_t p2 = bitcast<float32x4_t>(v.p[2]), p3 = bitcast<float32x4_t>(v.p[3]);
   const float32x4_t q = vaddq_f32(vaddq_f32(p0, p2), vaddq_f32(p1, p3));
   return vpadds_f32(vadd_f32(vget_low_f32(q), vget_high_f32(q)));
+#elif defined(__SSE2__)
+  // The same tree on the native pieces (the generic loop below stays in memory, dozens of dependent loads and
+  // stores per call): w = 8 adds the upper pieces onto the lower ones, w = 4 what is left of 4..7 onto 0..3,
+  // then the two shuffles. Every add keeps t[j] as its first operand, as the loop does.
+  using v4 = float __attribute__((vector_size(16)));
+#if defined(__AVX__)
+  const vf::piece q = v.p[0] + v.p[1];
+  v4 h = __builtin_shufflevector(q, q, 0, 1, 2, 3) + __builtin_shufflevector(q, q, 4, 5, 6, 7);
+#else
+  v4 h = (v.p[0] + v.p[2]) + (v.p[1] + v.p[3]);
+#endif
+  h += __builtin_shufflevector(h, h, 2, 3, 2, 3);
+  h += __builtin_shufflevector(h, h, 1, 1, 1, 1);
+  return h[0];
 #else
   float t[kWidth];
   std::memcpy(t, &v, sizeof t);
