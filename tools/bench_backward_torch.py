@@ -5,7 +5,9 @@ backward`.
 Times aten::native_group_norm_backward (dx, dgamma, dbeta from the saved mean and rstd: exactly the work of
 plan::run_backward with saved statistics) at each thread count, median of interleaved samples, float32 NCHW.
 With --groupnorm BINARY, also runs `BINARY bench --direction backward` on the same shapes and prints the
-speed-up per shape. Needs /usr/bin/python3 with torch (Debian's python3-torch).
+speed-up per shape, and torch's time over the bench's copy floor: the speed-up a backward running at the
+floor would have, the most any implementation can reach on the machine. Needs /usr/bin/python3 with torch
+(Debian's python3-torch).
 """
 import argparse
 import json
@@ -68,7 +70,7 @@ def time_groupnorm(binary, shape, threads, seconds):
          "--seconds", str(seconds), "--json", "/dev/stdout"],
         check=True, capture_output=True, text=True).stdout
     rows, _ = json.JSONDecoder().raw_decode(out[out.index("["):])  # the geomean line may follow
-    return rows[0]["median_us"] * 1e-6
+    return rows[0]["median_us"] * 1e-6, rows[0]["floor_median_us"] * 1e-6
 
 
 def main():
@@ -79,22 +81,25 @@ def main():
     args = parser.parse_args()
     threads = args.threads or [1, 2]
     print(f"torch {torch.__version__}")
-    print(f"{'shape':30s} {'thr':>4s} {'torch_us':>10s}" + (f" {'groupnorm_us':>13s} {'speedup':>8s}"
-                                                            if args.groupnorm else ""))
+    print(f"{'shape':30s} {'thr':>4s} {'torch_us':>10s}" +
+          (f" {'groupnorm_us':>13s} {'speedup':>8s} {'floor_us':>10s} {'torch/floor':>11s}" if args.groupnorm else ""))
     for t in threads:
-        logs = []
+        logs, bound_logs = [], []
         for shape in SUITE:
-            ours = None
             theirs = time_torch(*shape[1:], t, args.seconds)
             line = f"{shape[0]:30s} {t:4d} {theirs * 1e6:10.2f}"
             if args.groupnorm:
-                ours = time_groupnorm(args.groupnorm, shape, t, args.seconds)
+                ours, floor = time_groupnorm(args.groupnorm, shape, t, args.seconds)
                 logs.append(math.log(theirs / ours))
-                line += f" {ours * 1e6:13.2f} {theirs / ours:8.2f}"
+                bound_logs.append(math.log(theirs / floor))
+                line += f" {ours * 1e6:13.2f} {theirs / ours:8.2f} {floor * 1e6:10.2f} {theirs / floor:11.2f}"
             print(line, flush=True)
         if logs:
-            print(f"geomean speed-up over torch at {t} thread{'s' if t > 1 else ''}: "
-                  f"{math.exp(sum(logs) / len(logs)):.2f}")
+            plural = "s" if t > 1 else ""
+            print(f"geomean speed-up over torch at {t} thread{plural}: {math.exp(sum(logs) / len(logs)):.2f}")
+            # torch / floor: the speed-up of a backward that ran at the copy floor, the most any kernel can gain.
+            print(f"geomean torch / copy floor at {t} thread{plural}: "
+                  f"{math.exp(sum(bound_logs) / len(bound_logs)):.2f}")
 
 
 if __name__ == "__main__":
