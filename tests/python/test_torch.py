@@ -119,6 +119,41 @@ def test_operator_is_registered_and_callable():
     close(torch.ops.groupnorm.group_norm(x, 8), reference_forward(x, 8, None, None, 1e-5), TOLERANCE[torch.float32])
 
 
+# Large enough (>= 32768 elements) that runs on more than one thread are cut into units of groups run on
+# PyTorch's own threads: one sample in halves or thirds, three samples in halves (2 threads) or whole (3),
+# two samples of G = 3 whole (2 threads) or in thirds (3).
+SPLIT_SHAPES = [((1, 64, 32, 32), 32), ((3, 24, 40, 40), 8), ((2, 12, 50, 70), 3)]
+
+
+def raw_bits(t):
+    return t.view(torch.int16 if t.element_size() == 2 else torch.int32)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape,groups", SPLIT_SHAPES)
+def test_operator_gives_the_same_bits_at_every_thread_count_as_the_library(shape, groups, dtype):
+    import groupnorm
+    import numpy as np
+    x, w, b = sample(shape, dtype)
+    r = sample(shape, dtype, seed=1)[0]
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            runs.append(torch.ops.groupnorm.group_norm_forward(x, groups, w, b, 1e-5, "silu", r))
+    finally:
+        torch.set_num_threads(before)
+    for run in runs[1:]:
+        for got, want in zip(run, runs[0]):  # y, mean, rstd, sum
+            assert torch.equal(raw_bits(got), raw_bits(want))
+    # The whole problem as one plan, through the library's own Python entry point (NumPy has no bfloat16).
+    if dtype == torch.float32:
+        y = groupnorm.group_norm(x.numpy(), groups, w.numpy(), b.numpy(), 1e-5, activation="silu",
+                                 residual=r.numpy())
+        assert np.array_equal(np.ascontiguousarray(y).view(np.int32), runs[0][0].numpy().view(np.int32))
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("shape,groups", SHAPES)
 def test_module_matches_torch_group_norm_outputs_and_gradients(shape, groups, channels_last):

@@ -22,6 +22,64 @@ std::span<T> span_of(const at::Tensor& t) {
   return {static_cast<T*>(t.data_ptr()), static_cast<std::size_t>(t.numel())};
 }
 
+// Runs below this many elements stay on the calling thread anyway (the library's serial threshold).
+constexpr std::size_t kSplitMinElems = 32768;
+
+// How many parts each sample's groups are cut into so that batch * parts units spread evenly over `threads`:
+// the smallest divisor of num_groups that makes the unit count a multiple of the thread count, else
+// num_groups (the finest cut).
+std::size_t parts_per_sample(std::size_t batch, std::size_t groups, std::size_t threads) {
+  for (std::size_t d = 1; d <= groups; ++d)
+    if (groups % d == 0 && batch * d % threads == 0) return d;
+  return groups;
+}
+
+template <class S>
+S part_of(S s, std::size_t offset, std::size_t count) {
+  return s.empty() ? s : s.subspan(offset, count);
+}
+
+// PyTorch's intra-op pool (OpenMP) spins for a while after each of its parallel regions; a oneTBB worker
+// woken for this run would share a core with a spinning OpenMP thread and the run would not speed up from a
+// second thread (measured in tools/bench_e2e.py, docs/torch.md). So an NCHW run on more than one thread is
+// cut into units of one sample's consecutive groups, which are contiguous in x, y, residual, sum, gamma,
+// beta, mean and rstd, and PyTorch's own threads run them (at::parallel_for), each unit as its own plan on
+// the calling thread. A slice's reduction tree depends on its size only, so the bits are those of the whole
+// plan.
+template <class T>
+bool run_on_torch_threads(const groupnorm::problem& p, const groupnorm::tensors<T>& t) {
+  const int threads = at::get_num_threads();
+  const std::size_t total = p.batch * p.channels * p.spatial;
+  if (threads <= 1 || at::in_parallel_region() || p.memory_layout != groupnorm::layout::nchw ||
+      total < kSplitMinElems)
+    return false;
+  const std::size_t parts = parts_per_sample(p.batch, p.num_groups, static_cast<std::size_t>(threads));
+  groupnorm::problem unit = p;
+  unit.batch = 1;
+  unit.channels = p.channels / parts;
+  unit.num_groups = p.num_groups / parts;
+  const groupnorm::plan pl = cached_plan(unit);
+  tbb::task_arena* const calling_thread = arena_for_threads(1);
+  const std::size_t elems = unit.channels * p.spatial;
+  at::parallel_for(0, static_cast<int64_t>(p.batch * parts), 1, [&](int64_t begin, int64_t end) {
+    for (auto u = static_cast<std::size_t>(begin); u < static_cast<std::size_t>(end); ++u) {
+      const std::size_t k = u % parts, channel = k * unit.channels;
+      const std::size_t at = (u / parts * p.channels + channel) * p.spatial;
+      const std::size_t group = u / parts * p.num_groups + k * unit.num_groups;
+      const groupnorm::tensors<T> part{.x = part_of(t.x, at, elems),
+                                       .y = part_of(t.y, at, elems),
+                                       .gamma = part_of(t.gamma, channel, unit.channels),
+                                       .beta = part_of(t.beta, channel, unit.channels),
+                                       .residual = part_of(t.residual, at, elems),
+                                       .sum = part_of(t.sum, at, elems),
+                                       .mean = part_of(t.mean, group, unit.num_groups),
+                                       .rstd = part_of(t.rstd, group, unit.num_groups)};
+      pl.run(part, calling_thread);
+    }
+  });
+  return true;
+}
+
 template <class T>
 void run_plan(const groupnorm::problem& p, const at::Tensor& x, const at::Tensor& y, const at::Tensor& gamma,
               const at::Tensor& beta, const at::Tensor& residual, const at::Tensor& sum,
@@ -34,7 +92,9 @@ void run_plan(const groupnorm::problem& p, const at::Tensor& x, const at::Tensor
                                 .sum = span_of<T>(sum),
                                 .mean = span_of<float>(mean),
                                 .rstd = span_of<float>(rstd)};
-  cached_plan(p).run(t, arena_for_threads(at::get_num_threads()));
+  const groupnorm::plan pl = cached_plan(p);  // validates the whole problem before any unit writes
+  if (run_on_torch_threads(p, t)) return;
+  pl.run(t, arena_for_threads(at::get_num_threads()));
 }
 
 // Runs the forward; mean / rstd / sum are filled when defined.
