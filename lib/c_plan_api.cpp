@@ -1,5 +1,6 @@
-// The C plan and arena API: gn_problem / gn_tensors, gn_plan_* and gn_arena_*. A run reads the caller's
-// gn_tensors into a local copy and goes through the same entry point as every other surface.
+// The C plan and arena API: gn_problem / gn_tensors / gn_backward_tensors, gn_plan_* and gn_arena_*. A run
+// reads the caller's struct (a copy when its version differs) and goes through the same entry point as every
+// other surface.
 #include <memory>
 #include <new>
 #include <string>
@@ -8,7 +9,9 @@
 
 #include "c_api_support.hpp"
 #include "groupnorm/groupnorm.h"
+#include "plan/backward.hpp"
 #include "plan/plan_state.hpp"
+#include "schedule/backward.hpp"
 #include "schedule/schedule.hpp"
 
 struct gn_plan {
@@ -36,6 +39,15 @@ constexpr std::size_t kTensorsSizes[] = {
     offsetof(gn_tensors, beta), offsetof(gn_tensors, residual), offsetof(gn_tensors, sum),
     offsetof(gn_tensors, mean), offsetof(gn_tensors, rstd),     sizeof(gn_tensors)};
 constexpr struct_names kTensorsNames{"tensors", "gn_tensors", "gn_tensors_init"};
+
+constexpr std::size_t kBackwardTensorsSizes[] = {
+    offsetof(gn_backward_tensors, x),     offsetof(gn_backward_tensors, dy),
+    offsetof(gn_backward_tensors, gamma), offsetof(gn_backward_tensors, beta),
+    offsetof(gn_backward_tensors, mean),  offsetof(gn_backward_tensors, rstd),
+    offsetof(gn_backward_tensors, dx),    offsetof(gn_backward_tensors, dgamma),
+    offsetof(gn_backward_tensors, dbeta), offsetof(gn_backward_tensors, workspace),
+    sizeof(gn_backward_tensors)};
+constexpr struct_names kBackwardTensorsNames{"tensors", "gn_backward_tensors", "gn_backward_tensors_init"};
 
 [[noreturn, gnu::noinline]] void null_argument(const char* name) {
   throw invalid_argument(std::string("groupnorm: ") + name + " is null");
@@ -109,6 +121,40 @@ gn_status gn_plan_run(const gn_plan* plan, const gn_tensors* t, gn_arena* arena)
     run_pointers(plan->state,
                  run_buffers{c->x, c->residual, c->y, c->sum, c->gamma, c->beta, c->mean, c->rstd},
                  arena ? &arena->arena : nullptr);
+  });
+}
+
+void gn_backward_tensors_init(gn_backward_tensors* t) {
+  if (t == nullptr) return;
+  *t = gn_backward_tensors{};
+  t->struct_size = sizeof(gn_backward_tensors);
+}
+
+size_t gn_plan_backward_workspace_size(const gn_plan* plan) {
+  return plan ? groupnorm::detail::backward_workspace_doubles(plan->state) : 0;
+}
+
+gn_status gn_plan_run_backward(const gn_plan* plan, const gn_backward_tensors* t, gn_arena* arena) {
+  using namespace groupnorm::detail;
+  return guarded([&] {
+    require(plan, "plan");
+    require(t, "tensors");
+    gn_backward_tensors c;
+    gn_backward_tensors_init(&c);
+    read_versioned(*t, c, kBackwardTensorsSizes, kBackwardTensorsNames);
+    const plan_state& s = plan->state;
+    const std::size_t C = s.desc.channels;
+    // Pointers carry no sizes in C: non-null stands for a buffer of the expected size, null for "absent".
+    auto count = [](const void* p, std::size_t n) { return p ? n : 0; };
+    const backward_buffers b{c.x,    c.dy, c.gamma,  c.beta,  c.mean,
+                             c.rstd, c.dx, c.dgamma, c.dbeta, c.workspace};
+    const backward_sizes n{count(c.x, s.total),    count(c.dy, s.total),
+                           count(c.gamma, C),      count(c.beta, C),
+                           count(c.mean, s.pairs), count(c.rstd, s.pairs),
+                           count(c.dx, s.total),   count(c.dgamma, C),
+                           count(c.dbeta, C),      count(c.workspace, backward_workspace_doubles(s))};
+    validate_backward(s, b, n);
+    execute_backward(s, b, arena ? &arena->arena : nullptr);
   });
 }
 

@@ -167,6 +167,37 @@ gn_status gn_group_norm_backward_ex(const void* x, const void* dy, const float* 
                                     float* dbeta, size_t batch, size_t channels, size_t spatial,
                                     size_t num_groups, float epsilon, const gn_options* options);
 
+/* The backward on a prepared plan: the buffers of one run (gn_backward_tensors_init sets struct_size and
+ * NULLs, struct_size versioned as gn_tensors). x, dy and dx use the plan's dtype and layout. As in
+ * gn_group_norm_backward_ex: mean / rstd both NULL = recomputed from x; gamma NULL = 1; beta is read only
+ * with a fused activation; any of dx, dgamma, dbeta may be NULL, not all; dx may equal dy; for a residual
+ * forward pass its sum as x. workspace: gn_plan_backward_workspace_size(plan) doubles, or NULL when that is
+ * 0. */
+typedef struct gn_backward_tensors {
+  size_t struct_size; /* sizeof(gn_backward_tensors) as the caller compiled it */
+  const void* x;      /* the forward's input: batch * channels * spatial elements */
+  const void* dy;     /* gradient of the forward's output, same size */
+  const float* gamma; /* channels, or NULL */
+  const float* beta;  /* channels, or NULL */
+  const float* mean;  /* the forward's saved statistics (batch * num_groups each), or both NULL */
+  const float* rstd;
+  void* dx;          /* optional, same size as x */
+  float* dgamma;     /* optional, channels */
+  float* dbeta;      /* optional, channels */
+  double* workspace; /* gn_plan_backward_workspace_size(plan) doubles when that is non-zero */
+} gn_backward_tensors;
+
+void gn_backward_tensors_init(gn_backward_tensors* t);
+
+/* Doubles of scratch gn_plan_run_backward needs from the caller: 0 when 2 * batch * (channels + 2 *
+ * num_groups) <= 8192 (it then lives on the stack), else that count. 0 for a NULL plan. */
+size_t gn_plan_backward_workspace_size(const gn_plan* plan);
+
+/* dx, dgamma, dbeta of the plan's forward (docs/backward.md), bitwise identical for every arena size and
+ * kernel family. arena NULL: as gn_plan_run. Validates everything before the first write; allocates nothing
+ * and creates no thread. */
+gn_status gn_plan_run_backward(const gn_plan* plan, const gn_backward_tensors* t, gn_arena* arena);
+
 #ifdef __cplusplus
 }
 #endif
