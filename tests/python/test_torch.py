@@ -121,8 +121,8 @@ def test_operator_is_registered_and_callable():
 
 # Large enough (>= 32768 elements) that runs on more than one thread are cut into units of groups run on
 # PyTorch's own threads: one sample in halves or thirds, three samples in halves (2 threads) or whole (3),
-# two samples of G = 3 whole (2 threads) or in thirds (3).
-SPLIT_SHAPES = [((1, 64, 32, 32), 32), ((3, 24, 40, 40), 8), ((2, 12, 50, 70), 3)]
+# two samples of G = 3 whole (2 threads) or in thirds (3); G = 1, B = 1 stays one plan split over the arena.
+SPLIT_SHAPES = [((1, 64, 32, 32), 32), ((3, 24, 40, 40), 8), ((2, 12, 50, 70), 3), ((1, 8, 64, 64), 1)]
 
 
 def raw_bits(t):

@@ -54,6 +54,8 @@ bool run_on_torch_threads(const groupnorm::problem& p, const groupnorm::tensors<
       total < kSplitMinElems)
     return false;
   const std::size_t parts = parts_per_sample(p.batch, p.num_groups, static_cast<std::size_t>(threads));
+  // Fewer units than threads (LayerNorm-like B * G): the plan splits its slices over the arena instead.
+  if (p.batch * parts < static_cast<std::size_t>(threads)) return false;
   groupnorm::problem unit = p;
   unit.batch = 1;
   unit.channels = p.channels / parts;
