@@ -1,4 +1,4 @@
-// The benchmark suite's shapes (DESIGN.md), shared by `groupnorm bench` and the PyTorch peer bench.
+// The benchmark suite's shapes, shared by `groupnorm bench` and the PyTorch peer bench.
 #pragma once
 
 #include <cstddef>

@@ -21,6 +21,10 @@
 
 namespace groupnorm::tool::npy {
 
+// The preamble of every .npy file: this magic string, then the major and minor version bytes.
+inline constexpr char kMagic[] = "\x93NUMPY";
+inline constexpr std::size_t kMagicLen = 6;
+
 // Any problem with a file: the message is one line and starts with the file's name.
 class error : public std::runtime_error {
  public:
