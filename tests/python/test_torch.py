@@ -154,6 +154,33 @@ def test_operator_gives_the_same_bits_at_every_thread_count_as_the_library(shape
         assert np.array_equal(np.ascontiguousarray(y).view(np.int32), runs[0][0].numpy().view(np.int32))
 
 
+# One sample: the backward's units of groups on PyTorch's threads (G = 32, G = 3 in thirds); two samples and
+# G = 1 stay one call.
+BACKWARD_SPLIT_SHAPES = [((1, 64, 32, 32), 32), ((1, 12, 60, 60), 3), ((2, 24, 40, 40), 8), ((1, 8, 64, 64), 1)]
+
+
+@pytest.mark.parametrize("activation", [None, "silu"])
+@pytest.mark.parametrize("shape,groups", BACKWARD_SPLIT_SHAPES)
+def test_operator_backward_gives_the_same_bits_at_every_thread_count(shape, groups, activation):
+    x, w, b = sample(shape)
+    dy = sample(shape, seed=2)[0]
+    _, mean, rstd, _ = torch.ops.groupnorm.group_norm_forward(x, groups, w, b, 1e-5, activation, None)
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            runs.append(torch.ops.groupnorm.group_norm_backward(dy, x, groups, w, b, mean, rstd, 1e-5, activation,
+                                                                [True, True, True]))
+    finally:
+        torch.set_num_threads(before)
+    for run in runs[1:]:
+        for got, want in zip(run, runs[0]):  # dx, dweight, dbias
+            assert torch.equal(raw_bits(got), raw_bits(want))
+    dx, dw, db = reference_backward(x, dy, groups, w, b, 1e-5, activation)
+    close(runs[0][0], dx, 1e-4)  # float32 gradient arithmetic, as in the parity test
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("shape,groups", SHAPES)
 def test_module_matches_torch_group_norm_outputs_and_gradients(shape, groups, channels_last):

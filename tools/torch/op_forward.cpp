@@ -22,9 +22,6 @@ std::span<T> span_of(const at::Tensor& t) {
   return {static_cast<T*>(t.data_ptr()), static_cast<std::size_t>(t.numel())};
 }
 
-// Runs below this many elements stay on the calling thread anyway (the library's serial threshold).
-constexpr std::size_t kSplitMinElems = 32768;
-
 // How many parts each sample's groups are cut into so that batch * parts units spread evenly over `threads`:
 // the smallest divisor of num_groups that makes the unit count a multiple of the thread count, else
 // num_groups (the finest cut).

@@ -2,9 +2,15 @@
 // count.
 #pragma once
 
+#include <cstddef>
+
 #include <groupnorm/groupnorm.hpp>
 
 namespace groupnorm_torch {
+
+// Runs below this many elements stay on the calling thread anyway (the library's serial threshold), so they
+// are never cut into units for PyTorch's threads.
+inline constexpr std::size_t kSplitMinElems = 32768;
 
 // The plan for p, built on first use and kept (a bounded cache: a model has a handful of GroupNorm shapes,
 // and a workload that cycles through more than the bound only pays plan construction again). Thread-safe; the
