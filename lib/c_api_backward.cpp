@@ -3,16 +3,13 @@
 #include <vector>
 
 #include "c_api_support.hpp"
+#include "entry.hpp"
 #include "groupnorm/groupnorm.h"
-#include "schedule/backward.hpp"
+#include "plan/backward.hpp"
 
 namespace {
 
 using namespace groupnorm;
-
-std::size_t count_or_zero(const void* p, std::size_t n) {
-  return p ? n : 0;
-}
 
 void reject_forward_field(const void* field, const char* name, const char* why) {
   if (field != nullptr)
@@ -46,14 +43,7 @@ gn_status run_backward_c(const backward_args& a, std::size_t batch, std::size_t 
     std::vector<double> workspace(detail::backward_workspace_doubles(s));
     const detail::backward_buffers b{a.x,    a.dy, a.gamma,  a.beta,  a.mean,
                                      a.rstd, a.dx, a.dgamma, a.dbeta, workspace.data()};
-    // Pointers carry no sizes in C: non-null stands for a buffer of the expected size, null for "absent".
-    const detail::backward_sizes n{count_or_zero(a.x, s.total),      count_or_zero(a.dy, s.total),
-                                   count_or_zero(a.gamma, channels), count_or_zero(a.beta, channels),
-                                   count_or_zero(a.mean, s.pairs),   count_or_zero(a.rstd, s.pairs),
-                                   count_or_zero(a.dx, s.total),     count_or_zero(a.dgamma, channels),
-                                   count_or_zero(a.dbeta, channels), workspace.size()};
-    detail::validate_backward(s, b, n);
-    detail::execute_backward(s, b, detail::shared_arena(o.num_threads));
+    detail::run_backward_pointers(s, b, detail::shared_arena(o.num_threads));
   });
 }
 

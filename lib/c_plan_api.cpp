@@ -11,7 +11,6 @@
 #include "groupnorm/groupnorm.h"
 #include "plan/backward.hpp"
 #include "plan/plan_state.hpp"
-#include "schedule/backward.hpp"
 #include "schedule/schedule.hpp"
 
 struct gn_plan {
@@ -142,19 +141,10 @@ gn_status gn_plan_run_backward(const gn_plan* plan, const gn_backward_tensors* t
     gn_backward_tensors c;
     gn_backward_tensors_init(&c);
     read_versioned(*t, c, kBackwardTensorsSizes, kBackwardTensorsNames);
-    const plan_state& s = plan->state;
-    const std::size_t C = s.desc.channels;
-    // Pointers carry no sizes in C: non-null stands for a buffer of the expected size, null for "absent".
-    auto count = [](const void* p, std::size_t n) { return p ? n : 0; };
-    const backward_buffers b{c.x,    c.dy, c.gamma,  c.beta,  c.mean,
-                             c.rstd, c.dx, c.dgamma, c.dbeta, c.workspace};
-    const backward_sizes n{count(c.x, s.total),    count(c.dy, s.total),
-                           count(c.gamma, C),      count(c.beta, C),
-                           count(c.mean, s.pairs), count(c.rstd, s.pairs),
-                           count(c.dx, s.total),   count(c.dgamma, C),
-                           count(c.dbeta, C),      count(c.workspace, backward_workspace_doubles(s))};
-    validate_backward(s, b, n);
-    execute_backward(s, b, arena ? &arena->arena : nullptr);
+    run_backward_pointers(
+        plan->state,
+        backward_buffers{c.x, c.dy, c.gamma, c.beta, c.mean, c.rstd, c.dx, c.dgamma, c.dbeta, c.workspace},
+        arena ? &arena->arena : nullptr);
   });
 }
 

@@ -9,7 +9,9 @@
 #include <oneapi/tbb/info.h>
 
 #include "fault_injection.hpp"
+#include "plan/backward.hpp"
 #include "plan/plan_state.hpp"
+#include "schedule/backward.hpp"
 #include "schedule/schedule.hpp"
 
 namespace groupnorm::detail {
@@ -72,6 +74,18 @@ void run_pointers(const plan_state& s, const run_buffers& b, tbb::task_arena* ar
                                     count_or_zero(b.residual, s.total), count_or_zero(b.sum, s.total),
                                     count_or_zero(b.mean, s.pairs), count_or_zero(b.rstd, s.pairs)},
                        arena);
+}
+
+void run_backward_pointers(const plan_state& s, const backward_buffers& b, tbb::task_arena* arena) {
+  const std::size_t C = s.desc.channels;
+  const backward_sizes n{
+      count_or_zero(b.x, s.total),    count_or_zero(b.dy, s.total),
+      count_or_zero(b.gamma, C),      count_or_zero(b.beta, C),
+      count_or_zero(b.mean, s.pairs), count_or_zero(b.rstd, s.pairs),
+      count_or_zero(b.dx, s.total),   count_or_zero(b.dgamma, C),
+      count_or_zero(b.dbeta, C),      count_or_zero(b.workspace, backward_workspace_doubles(s))};
+  validate_backward(s, b, n);
+  execute_backward(s, b, arena);
 }
 
 std::shared_ptr<const plan_state> make_shared_plan_state(const problem& p) {

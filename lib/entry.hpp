@@ -63,6 +63,10 @@ call call_from_sized(const sized_buffers& b, tbb::task_arena* arena);
 // of the size the plan expects and a null one for "absent" (rejected where the buffer is required).
 // Equivalent to run_call with those sizes, without building a call.
 void run_pointers(const plan_state& s, const run_buffers& b, tbb::task_arena* arena);
+// The same for the backward (plan/backward.hpp; the workspace stands for backward_workspace_doubles(s)
+// doubles).
+struct backward_buffers;
+void run_backward_pointers(const plan_state& s, const backward_buffers& b, tbb::task_arena* arena);
 
 // A plan's state on the heap, shared by the objects that hold it (C gn_plan, Python Plan, C++ plan).
 std::shared_ptr<const plan_state> make_shared_plan_state(const problem& p);
