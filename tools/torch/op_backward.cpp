@@ -39,16 +39,15 @@ bool backward_on_torch_threads(const groupnorm::problem& p, const void* x, const
   const int threads = at::get_num_threads();
   const std::size_t total = p.channels * p.spatial;
   if (p.batch != 1 || threads <= 1 || at::in_parallel_region() ||
-      p.memory_layout != groupnorm::layout::nchw || total < kSplitMinElems ||
-      p.num_groups < static_cast<std::size_t>(threads))
+      p.memory_layout != groupnorm::layout::nchw || total < kSplitMinElems)
     return false;
-  std::size_t parts = p.num_groups;  // the smallest divisor of G that is a multiple of the thread count
-  for (std::size_t d = static_cast<std::size_t>(threads); d <= p.num_groups;
-       d += static_cast<std::size_t>(threads))
-    if (p.num_groups % d == 0) {
-      parts = d;
-      break;
-    }
+  const std::size_t parts = parts_per_sample(1, p.num_groups, threads);
+  if (parts == 0) return false;
+  try {
+    (void)cached_plan(p);  // the whole problem is checked before any unit writes
+  } catch (const groupnorm::invalid_argument& e) {
+    TORCH_CHECK_VALUE(false, e.what());
+  }
   const std::size_t channels = p.channels / parts, groups = p.num_groups / parts;
   const std::size_t bytes = channels * p.spatial * (p.data_type == groupnorm::dtype::f32 ? 4 : 2);
   gn_options unit = o;
@@ -106,11 +105,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> group_norm_backward_cpu(
   o.activation = static_cast<gn_activation>(p.fused_activation);
   o.num_threads = at::get_num_threads();
   void* const dx_data = dx.defined() ? dx.data_ptr() : nullptr;
-  try {
-    (void)cached_plan(p);  // the whole problem is checked before any unit writes
-  } catch (const groupnorm::invalid_argument& e) {
-    TORCH_CHECK_VALUE(false, e.what());
-  }
   if (!backward_on_torch_threads(p, input.data_ptr(), dy.data_ptr(), float_or_null(gamma),
                                  float_or_null(beta), mean.data_ptr<float>(), rstd.data_ptr<float>(), dx_data,
                                  float_or_null(dgamma), float_or_null(dbeta), o)) {

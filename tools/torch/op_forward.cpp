@@ -22,15 +22,6 @@ std::span<T> span_of(const at::Tensor& t) {
   return {static_cast<T*>(t.data_ptr()), static_cast<std::size_t>(t.numel())};
 }
 
-// How many parts each sample's groups are cut into so that batch * parts units spread evenly over `threads`:
-// the smallest divisor of num_groups that makes the unit count a multiple of the thread count, else
-// num_groups (the finest cut).
-std::size_t parts_per_sample(std::size_t batch, std::size_t groups, std::size_t threads) {
-  for (std::size_t d = 1; d <= groups; ++d)
-    if (groups % d == 0 && batch * d % threads == 0) return d;
-  return groups;
-}
-
 template <class S>
 S part_of(S s, std::size_t offset, std::size_t count) {
   return s.empty() ? s : s.subspan(offset, count);
@@ -50,9 +41,8 @@ bool run_on_torch_threads(const groupnorm::problem& p, const groupnorm::tensors<
   if (threads <= 1 || at::in_parallel_region() || p.memory_layout != groupnorm::layout::nchw ||
       total < kSplitMinElems)
     return false;
-  const std::size_t parts = parts_per_sample(p.batch, p.num_groups, static_cast<std::size_t>(threads));
-  // Fewer units than threads (LayerNorm-like B * G): the plan splits its slices over the arena instead.
-  if (p.batch * parts < static_cast<std::size_t>(threads)) return false;
+  const std::size_t parts = parts_per_sample(p.batch, p.num_groups, threads);
+  if (parts == 0) return false;
   groupnorm::problem unit = p;
   unit.batch = 1;
   unit.channels = p.channels / parts;
