@@ -18,6 +18,18 @@ extern std::atomic<unsigned long> mmaps;
 // there).
 extern const bool kMallocCounted;
 
+// The three counts at one moment; counts_since(start) is what was counted after it. Reading them allocates
+// nothing, so a caller can take them right after the calls it measures.
+struct counts {
+  unsigned long news, mallocs, mmaps;
+};
+inline counts counts_now() noexcept {
+  return {news.load(), mallocs.load(), mmaps.load()};
+}
+inline counts counts_since(const counts& start) noexcept {
+  return {news.load() - start.news, mallocs.load() - start.mallocs, mmaps.load() - start.mmaps};
+}
+
 // Failure injection for operator new (not nothrow forms' callers: those get nullptr).
 enum class fail_mode : int { off = 0, next = 1, all = 2 };
 void arm(fail_mode m) noexcept;

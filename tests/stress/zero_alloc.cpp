@@ -160,15 +160,13 @@ TEST_CASE("a run through every entry point performs zero heap allocations (tiny,
     for (int how = 0; how < kEntries; ++how) {
       if (kCases[i].residual && how == c_f32) continue;  // the plain C entry point has no residual
       std::fill(data[i].y.begin(), data[i].y.end(), 0.0f);
-      const unsigned long news0 = gn_alloc::news.load(), mallocs0 = gn_alloc::mallocs.load();
-      const unsigned long mmaps0 = gn_alloc::mmaps.load();
+      const gn_alloc::counts start = gn_alloc::counts_now();
       for (int r = 0; r < kCountedRuns; ++r) run(i, how);
-      const unsigned long news = gn_alloc::news.load() - news0, mallocs = gn_alloc::mallocs.load() - mallocs0;
-      const unsigned long mmaps = gn_alloc::mmaps.load() - mmaps0;
+      const gn_alloc::counts n = gn_alloc::counts_since(start);
       INFO(kCases[i].name << " (" << kEntryNames[how] << ")");
-      CHECK(news == 0);
-      CHECK(mallocs == 0);
-      CHECK(mmaps == 0);
+      CHECK(n.news == 0);
+      CHECK(n.mallocs == 0);
+      CHECK(n.mmaps == 0);
       CHECK(std::memcmp(data[i].y.data(), data[i].expected.data(), data[i].y.size() * sizeof(float)) == 0);
     }
   }

@@ -139,17 +139,15 @@ TEST_CASE("a backward run through every plan entry point performs zero heap allo
       backward_bufs& b = data[i];
       std::fill(b.dx.begin(), b.dx.end(), 0.0f);
       std::fill(b.dgamma.begin(), b.dgamma.end(), 0.0f);
-      const unsigned long news0 = gn_alloc::news.load(), mallocs0 = gn_alloc::mallocs.load();
-      const unsigned long mmaps0 = gn_alloc::mmaps.load();
+      const gn_alloc::counts start = gn_alloc::counts_now();
       for (int r = 0; r < kCountedBackwardRuns; ++r) run(i, how);
       // Read before anything else here allocates (the message below does).
-      const unsigned long news = gn_alloc::news.load() - news0, mallocs = gn_alloc::mallocs.load() - mallocs0;
-      const unsigned long mmaps = gn_alloc::mmaps.load() - mmaps0;
+      const gn_alloc::counts n = gn_alloc::counts_since(start);
       const std::string where = std::string(kBackwardCases[i].name) + " (" + kBackwardEntryNames[how] + ")";
       INFO(where);
-      CHECK(news == 0);
-      CHECK(mallocs == 0);
-      CHECK(mmaps == 0);
+      CHECK(n.news == 0);
+      CHECK(n.mallocs == 0);
+      CHECK(n.mmaps == 0);
       CHECK(std::memcmp(b.dx.data(), b.expected_dx.data(), b.dx.size() * sizeof(float)) == 0);
       CHECK(std::memcmp(b.dgamma.data(), b.expected_dgamma.data(), b.dgamma.size() * sizeof(float)) == 0);
     }
